@@ -1,0 +1,23 @@
+//! MultiverSeg in Rust: in-context interactive segmentation of 2D images, with a C ABI.
+//!
+//! Layers, from the bottom: [`arch`], [`weights`] and [`checkpoint`] describe and
+//! load the networks; [`graph`] builds them; [`backend`] is the trait the
+//! [`cpu`] backend implements; [`preprocess`] and [`prompts`] turn a user's image
+//! and clicks into network input; [`session`] holds one task's state; [`ffi`]
+//! is the C ABI over all of it.
+
+pub mod arch;
+pub mod backend;
+pub mod checkpoint;
+pub mod cpu;
+pub mod error;
+pub mod graph;
+pub mod model;
+pub mod npy;
+pub mod pickle;
+pub mod tensor;
+pub mod weights;
+
+pub use error::{Error, ErrorKind, Result};
+pub use model::{BackendKind, Model, ModelOptions, NetworkChoice, NET_SIZE};
+pub use weights::Weights;
