@@ -19,7 +19,6 @@ pub const LEAKY_SLOPE: f32 = 0.01;
 pub const GN_EPS: f32 = 1e-5;
 
 const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
-const DOUBLE: i32 = pb::tensor_proto::DataType::Double as i32;
 
 /// Which network a graph computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,17 +116,6 @@ impl Builder {
         self.init.push(pb::TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: FLOAT,
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            name: name.into(),
-            ..Default::default()
-        });
-        name.into()
-    }
-
-    fn constant_f64(&mut self, name: &str, dims: &[usize], data: &[f64]) -> String {
-        self.init.push(pb::TensorProto {
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: DOUBLE,
             raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
             name: name.into(),
             ..Default::default()

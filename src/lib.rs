@@ -9,15 +9,22 @@
 pub mod arch;
 pub mod backend;
 pub mod checkpoint;
+pub mod context_io;
 pub mod cpu;
 pub mod error;
+pub mod ffi;
 pub mod graph;
 pub mod model;
 pub mod npy;
 pub mod pickle;
+pub mod preprocess;
+pub mod prompts;
+pub mod session;
 pub mod tensor;
 pub mod weights;
 
 pub use error::{Error, ErrorKind, Result};
 pub use model::{BackendKind, Model, ModelOptions, NetworkChoice, NET_SIZE};
+pub use preprocess::{ImageView, Pixels, Window};
+pub use session::{Prediction, Session};
 pub use weights::Weights;

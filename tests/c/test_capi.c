@@ -1,0 +1,188 @@
+/* Exercises every function of the C API, including bad input. Usage: test_capi MODEL TMPDIR */
+#include "multiverseg.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+#define CHECK(cond, what)                                                              \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
+      fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, what,   \
+              mvs_last_error_message());                                               \
+      failures++;                                                                      \
+    }                                                                                  \
+  } while (0)
+#define EXPECT(call, status) CHECK((call) == (status), #call " should return " #status)
+#define EXPECT_MSG(call, status, needle)                                               \
+  do {                                                                                 \
+    EXPECT(call, status);                                                              \
+    CHECK(strstr(mvs_last_error_message(), needle) != NULL, "message names " needle);  \
+  } while (0)
+
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  const char *model_path = argv[1];
+  char path[4096];
+
+  CHECK(strlen(mvs_version()) > 0, "version");
+
+  /* Model loading: bad input first. */
+  MvsModel *model = NULL;
+  EXPECT_MSG(mvs_model_load(NULL, MVS_BACKEND_CPU, 1, &model), MVS_ERR_INVALID_ARGUMENT, "path");
+  EXPECT_MSG(mvs_model_load(model_path, MVS_BACKEND_CPU, 1, NULL), MVS_ERR_INVALID_ARGUMENT, "out");
+  EXPECT_MSG(mvs_model_load(model_path, 42, 1, &model), MVS_ERR_INVALID_ARGUMENT, "backend");
+  EXPECT(mvs_model_load("/nonexistent/model.safetensors", MVS_BACKEND_CPU, 1, &model), MVS_ERR_IO);
+  snprintf(path, sizeof path, "%s/not_a_model.bin", argv[2]);
+  FILE *f = fopen(path, "wb");
+  fputs("this is not a model", f);
+  fclose(f);
+  EXPECT(mvs_model_load(path, MVS_BACKEND_CPU, 1, &model), MVS_ERR_FORMAT);
+  CHECK(model == NULL, "failed load leaves out untouched");
+  EXPECT(mvs_model_load(model_path, MVS_BACKEND_AUTO, 2, &model), MVS_OK);
+  CHECK(model != NULL, "model loaded");
+  CHECK(strcmp(mvs_last_error_message(), "") == 0, "message cleared after success");
+
+  MvsSession *s = NULL;
+  EXPECT(mvs_session_create(NULL, &s), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_create(model, NULL), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_create(model, &s), MVS_OK);
+  /* A session keeps its model alive: free the handle now. */
+  mvs_model_free(model);
+  mvs_model_free(NULL);
+
+  /* Images: a 70x50 u16 ramp with stride 72, a disk mask. */
+  enum { W = 70, H = 50, STRIDE = 72 };
+  uint16_t *pix = calloc(STRIDE * H, sizeof(uint16_t));
+  uint8_t *mask = calloc(W * H, 1);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      pix[y * STRIDE + x] = (uint16_t)(100 + 7 * x + 3 * y + ((x - 35) * (x - 35) + (y - 25) * (y - 25) < 200 ? 500 : 0));
+      mask[y * W + x] = (x - 35) * (x - 35) + (y - 25) * (y - 25) < 200;
+    }
+  MvsImage img = {pix, MVS_PIXEL_U16, W, H, STRIDE, 0, 0.f, 0.f};
+
+  /* Context: bad input changes nothing. */
+  size_t count = 99;
+  uint64_t id = 0;
+  EXPECT(mvs_session_context_add(NULL, &img, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT_MSG(mvs_session_context_add(s, NULL, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT, "image");
+  EXPECT_MSG(mvs_session_context_add(s, &img, NULL, 0, &id), MVS_ERR_INVALID_ARGUMENT, "mask");
+  EXPECT_MSG(mvs_session_context_add(s, &img, mask, W - 1, &id), MVS_ERR_INVALID_ARGUMENT, "mask");
+  MvsImage zero = img; zero.width = 0;
+  EXPECT_MSG(mvs_session_context_add(s, &zero, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT, "image");
+  MvsImage huge = img; huge.width = 4000000000u; huge.height = 4000000000u;
+  EXPECT_MSG(mvs_session_context_add(s, &huge, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT, "image");
+  MvsImage badtype = img; badtype.pixel_type = 77;
+  EXPECT_MSG(mvs_session_context_add(s, &badtype, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT, "pixel_type");
+  float *fpix = malloc(sizeof(float) * W * H);
+  for (int i = 0; i < W * H; i++) fpix[i] = (float)(i % 97) / 97.f;
+  fpix[123] = NAN;
+  MvsImage nanimg = {fpix, MVS_PIXEL_F32, W, H, 0, 0, 0.f, 0.f};
+  EXPECT_MSG(mvs_session_context_add(s, &nanimg, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT, "NaN");
+  MvsImage badwin = img; badwin.use_window = 1; badwin.window_lo = 5.f; badwin.window_hi = 1.f;
+  EXPECT_MSG(mvs_session_context_add(s, &badwin, mask, 0, &id), MVS_ERR_INVALID_ARGUMENT, "window");
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 0, "failed adds changed nothing");
+  EXPECT(mvs_session_context_count(s, NULL), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_context_count(NULL, &count), MVS_ERR_INVALID_ARGUMENT);
+
+  uint64_t ids[4];
+  EXPECT(mvs_session_context_add(s, &img, mask, 0, &ids[0]), MVS_OK);
+  MvsImage win = img; win.use_window = 1; win.window_lo = 100.f; win.window_hi = 900.f;
+  EXPECT(mvs_session_context_add(s, &win, mask, W, &ids[1]), MVS_OK);
+  EXPECT(mvs_session_context_add(s, &img, mask, 0, NULL), MVS_OK);
+  CHECK(ids[0] != ids[1], "ids are distinct");
+  EXPECT_MSG(mvs_session_context_remove(s, 987654), MVS_ERR_NOT_FOUND, "987654");
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 3, "three entries");
+  uint64_t listed[8];
+  size_t n = 0;
+  EXPECT(mvs_session_context_list(s, NULL, 0, &n), MVS_OK);
+  CHECK(n == 3, "list count");
+  EXPECT(mvs_session_context_list(s, NULL, 2, &n), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_context_list(s, listed, 8, &n), MVS_OK);
+  CHECK(listed[0] == ids[0] && listed[1] == ids[1], "list order");
+  EXPECT(mvs_session_context_remove(s, listed[2]), MVS_OK);
+
+  /* Save, clear, load. */
+  snprintf(path, sizeof path, "%s/ctx.mvsctx", argv[2]);
+  EXPECT(mvs_session_context_save(s, path), MVS_OK);
+  EXPECT(mvs_session_context_save(s, NULL), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_context_clear(s), MVS_OK);
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 0, "cleared");
+  EXPECT(mvs_session_context_load(s, "/nonexistent.mvsctx"), MVS_ERR_IO);
+  snprintf(path, sizeof path, "%s/not_a_model.bin", argv[2]);
+  EXPECT(mvs_session_context_load(s, path), MVS_ERR_FORMAT);
+  snprintf(path, sizeof path, "%s/ctx.mvsctx", argv[2]);
+  EXPECT(mvs_session_context_load(s, path), MVS_OK);
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 2, "loaded two entries");
+  size_t added = 0;
+  EXPECT(mvs_session_context_import_folder(s, "/nonexistent_dir", &added), MVS_ERR_IO);
+  EXPECT(mvs_session_context_import_folder(s, argv[2], &added), MVS_ERR_INVALID_ARGUMENT);
+
+  /* Prompts before an image: state errors. */
+  EXPECT(mvs_session_add_click(s, 3, 3, 1), MVS_ERR_STATE);
+  EXPECT(mvs_session_predict(s, NULL, NULL, 0), MVS_ERR_STATE);
+  EXPECT(mvs_session_commit(s, &id), MVS_ERR_STATE);
+  EXPECT(mvs_session_undo(s), MVS_ERR_STATE);
+
+  EXPECT(mvs_session_set_image(s, &nanimg), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_set_image(NULL, &img), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_set_image(s, &img), MVS_OK);
+  EXPECT_MSG(mvs_session_add_click(s, W, 3, 1), MVS_ERR_INVALID_ARGUMENT, "outside");
+  EXPECT(mvs_session_add_click(s, -1, 3, 1), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_add_click(s, NAN, 3, 1), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_add_box(s, 0, 0, W + 5, 10), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_add_scribble(s, NULL, 0, 1), MVS_ERR_INVALID_ARGUMENT);
+  double line[4] = {10, 10, 500, 10};
+  EXPECT(mvs_session_add_scribble_polyline(s, line, 2, 2.0, 0), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_add_scribble_polyline(s, NULL, 2, 2.0, 0), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_add_scribble_polyline(s, line, 0, 2.0, 0), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_session_undo(s), MVS_ERR_STATE); /* none of the bad prompts was kept */
+
+  EXPECT(mvs_session_add_click(s, 35, 25, 1), MVS_OK);
+  EXPECT(mvs_session_add_box(s, 20, 10, 50, 40), MVS_OK);
+  EXPECT(mvs_session_add_scribble(s, mask, 0, 1), MVS_OK);
+  line[2] = 60;
+  EXPECT(mvs_session_add_scribble_polyline(s, line, 2, 1.5, 0), MVS_OK);
+  EXPECT(mvs_session_undo(s), MVS_OK);
+  EXPECT(mvs_session_clear_prompts(s), MVS_OK);
+  EXPECT(mvs_session_add_click(s, 35, 25, 1), MVS_OK);
+
+  float *probs = malloc(sizeof(float) * W * H);
+  uint8_t *out = malloc(W * H);
+  EXPECT_MSG(mvs_session_predict(s, probs, out, W * H - 1), MVS_ERR_INVALID_ARGUMENT, "len");
+  EXPECT(mvs_session_predict(s, probs, out, W * H), MVS_OK);
+  int consistent = 1;
+  for (int i = 0; i < W * H; i++) {
+    if (!(probs[i] >= 0.f && probs[i] <= 1.f)) consistent = 0;
+    if ((probs[i] > 0.5f) != (out[i] == 1) && fabsf(probs[i] - 0.5f) > 1e-6f) consistent = 0;
+  }
+  CHECK(consistent, "mask is the thresholded probabilities");
+  EXPECT(mvs_session_predict(s, NULL, out, W * H), MVS_OK);
+  EXPECT(mvs_session_commit(s, &id), MVS_OK);
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 3, "commit added an entry");
+  EXPECT(mvs_session_commit(s, &id), MVS_ERR_STATE);
+
+  /* UNet path with min_context above the context size. */
+  EXPECT(mvs_session_set_min_context(s, 10), MVS_OK);
+  EXPECT(mvs_session_set_image(s, &win), MVS_OK);
+  EXPECT(mvs_session_add_click(s, 35, 25, 1), MVS_OK);
+  EXPECT(mvs_session_predict(s, probs, NULL, W * H), MVS_OK);
+  EXPECT(mvs_session_set_min_context(NULL, 1), MVS_ERR_INVALID_ARGUMENT);
+
+  mvs_session_free(s);
+  mvs_session_free(NULL);
+  free(pix); free(mask); free(fpix); free(probs); free(out);
+  if (failures) {
+    fprintf(stderr, "%d failures\n", failures);
+    return 1;
+  }
+  printf("C API test: all checks passed\n");
+  return 0;
+}
