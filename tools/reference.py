@@ -177,6 +177,7 @@ def main():
     ap.add_argument("--cases", default="0a,1a,3b,5a", help="S and target (a: no previous logits, b: with)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--weights-only", action="store_true", help="write the checkpoints and stop")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -185,6 +186,8 @@ def main():
     unet = unet_state_dict([args.unet_nf] * 4, gen=gen)
     torch.save({"model": mvs}, os.path.join(args.out, "mvs.pt"))
     torch.save(unet, os.path.join(args.out, "sp.pt"))
+    if args.weights_only:
+        return
     h = w = args.size
     cases = [(int(c[:-1]), c[-1]) for c in args.cases.split(",")]
     s_max = max(s for s, _ in cases)

@@ -1,0 +1,51 @@
+"""Peers for `mvs bench`: PyTorch CPU (tools/reference.py, same ops as the official code) and
+ONNX Runtime CPU (the graph from `mvs export-onnx`), same sizes, random inputs, median of runs.
+
+Usage: python bench/peers.py --dir DIR --context 1,2,4,8,16 --runs 3 --threads 2
+where DIR holds mvs.pt (official format) and mvs.onnx.
+"""
+import argparse, os, statistics, sys, time
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+import reference as R
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--context", default="1,2,4,8,16")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--size", type=int, default=128)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = a.threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(os.path.join(a.dir, "mvs.onnx"), so, providers=["CPUExecutionProvider"])
+    sd = torch.load(os.path.join(a.dir, "mvs.pt"))["model"]
+    rng = np.random.default_rng(0)
+    h = w = a.size
+    for s in [int(x) for x in a.context.split(",")]:
+        t = rng.random((1, 5, h, w), dtype=np.float32)
+        ci = rng.random((1, s, 1, h, w), dtype=np.float32)
+        cl = (rng.random((1, s, 1, h, w)) > 0.5).astype(np.float32)
+        for name, fn in (
+            ("pytorch", lambda: R.multiverseg_forward(sd, torch.from_numpy(t), torch.from_numpy(ci), torch.from_numpy(cl))),
+            ("onnxruntime", lambda: sess.run(["logits"], {"target": t, "context_images": ci, "context_labels": cl})),
+        ):
+            with torch.no_grad():
+                fn()
+                times = []
+                for _ in range(a.runs):
+                    t0 = time.perf_counter()
+                    fn()
+                    times.append((time.perf_counter() - t0) * 1e3)
+            print(f"peer={name} S={s} size={h} runs={a.runs} median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
