@@ -48,11 +48,15 @@ pub struct UNetArch {
 type Tensors = BTreeMap<String, Tensor>;
 
 fn shape_of<'a>(t: &'a Tensors, name: &str) -> Result<&'a [usize]> {
-    t.get(name).map(|x| x.shape.as_slice()).ok_or_else(|| Error::format(format!("missing tensor {name}")))
+    t.get(name)
+        .map(|x| x.shape.as_slice())
+        .ok_or_else(|| Error::format(format!("missing tensor {name}")))
 }
 
 fn count_indexed(t: &Tensors, prefix: &str) -> usize {
-    (0..).take_while(|i| t.keys().any(|k| k.starts_with(&format!("{prefix}.{i}.")))).count()
+    (0..)
+        .take_while(|i| t.keys().any(|k| k.starts_with(&format!("{prefix}.{i}."))))
+        .count()
 }
 
 /// Checks that `t` has exactly `expected` (name -> shape) among the names with `prefixes`.
@@ -60,7 +64,9 @@ fn check_exact(t: &Tensors, expected: &[(String, Vec<usize>)], prefixes: &[&str]
     for (name, shape) in expected {
         let got = shape_of(t, name)?;
         if got != shape.as_slice() {
-            return Err(Error::format(format!("tensor {name} has shape {got:?}, expected {shape:?}")));
+            return Err(Error::format(format!(
+                "tensor {name} has shape {got:?}, expected {shape:?}"
+            )));
         }
     }
     for k in t.keys() {
@@ -85,18 +91,30 @@ impl MultiverSegArch {
             return Err(Error::format("no MultiverSegNet tensors (enc_blocks.*)"));
         }
         if n_dec + 1 != n_enc {
-            return Err(Error::format(format!("{n_enc} encoder blocks need {} decoder blocks, found {n_dec}", n_enc - 1)));
+            return Err(Error::format(format!(
+                "{n_enc} encoder blocks need {} decoder blocks, found {n_dec}",
+                n_enc - 1
+            )));
         }
         let block = |prefix: &str, in_t: usize, in_c: usize| -> Result<BlockSpec> {
             let w = shape_of(t, &format!("{prefix}.cross.cross_conv.weight"))?;
             if w.len() != 4 || w[2] != 3 || w[3] != 3 {
-                return Err(Error::format(format!("{prefix}.cross.cross_conv.weight has shape {w:?}, expected [F, C, 3, 3]")));
+                return Err(Error::format(format!(
+                    "{prefix}.cross.cross_conv.weight has shape {w:?}, expected [F, C, 3, 3]"
+                )));
             }
             let c = shape_of(t, &format!("{prefix}.target.vmapped.conv.weight"))?;
             if c.len() != 4 {
-                return Err(Error::format(format!("{prefix}.target.vmapped.conv.weight has shape {c:?}")));
+                return Err(Error::format(format!(
+                    "{prefix}.target.vmapped.conv.weight has shape {c:?}"
+                )));
             }
-            Ok(BlockSpec { in_target: in_t, in_context: in_c, cross: w[0], conv: c[0] })
+            Ok(BlockSpec {
+                in_target: in_t,
+                in_context: in_c,
+                cross: w[0],
+                conv: c[0],
+            })
         };
         let w0 = shape_of(t, "enc_blocks.0.cross.cross_conv.weight")?;
         if w0.len() != 4 || w0[1] != TARGET_CHANNELS + CONTEXT_CHANNELS {
@@ -122,26 +140,49 @@ impl MultiverSegArch {
             decoder.push(b);
         }
         let arch = MultiverSegArch { encoder, decoder };
-        check_exact(t, &arch.expected_tensors(), &["enc_blocks.", "dec_blocks.", "out_conv."])?;
+        check_exact(
+            t,
+            &arch.expected_tensors(),
+            &["enc_blocks.", "dec_blocks.", "out_conv."],
+        )?;
         Ok(arch)
     }
 
     /// Every tensor the network has, with its shape (official names).
     pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let mut v = Vec::new();
-        let blocks = self.encoder.iter().enumerate().map(|(i, b)| (format!("enc_blocks.{i}"), b));
-        let blocks = blocks.chain(self.decoder.iter().enumerate().map(|(i, b)| (format!("dec_blocks.{i}"), b)));
+        let blocks = self
+            .encoder
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("enc_blocks.{i}"), b));
+        let blocks = blocks.chain(
+            self.decoder
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (format!("dec_blocks.{i}"), b)),
+        );
         for (p, b) in blocks {
-            v.push((format!("{p}.cross.cross_conv.weight"), vec![b.cross, b.in_target + b.in_context, 3, 3]));
+            v.push((
+                format!("{p}.cross.cross_conv.weight"),
+                vec![b.cross, b.in_target + b.in_context, 3, 3],
+            ));
             v.push((format!("{p}.cross.cross_conv.bias"), vec![b.cross]));
             for half in ["target", "support"] {
-                v.push((format!("{p}.{half}.vmapped.conv.weight"), vec![b.conv, b.cross, 3, 3]));
+                v.push((
+                    format!("{p}.{half}.vmapped.conv.weight"),
+                    vec![b.conv, b.cross, 3, 3],
+                ));
                 v.push((format!("{p}.{half}.vmapped.conv.bias"), vec![b.conv]));
                 v.push((format!("{p}.{half}.vmapped.norml.weight"), vec![b.conv]));
                 v.push((format!("{p}.{half}.vmapped.norml.bias"), vec![b.conv]));
             }
         }
-        let last = self.decoder.last().unwrap_or(self.encoder.last().unwrap()).conv;
+        let last = self
+            .decoder
+            .last()
+            .unwrap_or(self.encoder.last().unwrap())
+            .conv;
         v.push(("out_conv.conv.weight".into(), vec![1, last, 1, 1]));
         v.push(("out_conv.conv.bias".into(), vec![1]));
         v
@@ -163,7 +204,11 @@ impl MultiverSegArch {
         for (i, b) in self.decoder.iter().enumerate() {
             px *= 4.0;
             total += conv(b.in_target, b.cross, px) + s as f64 * conv(b.in_context, b.cross, px);
-            let branches = if i + 1 == self.decoder.len() { 1 } else { 1 + s };
+            let branches = if i + 1 == self.decoder.len() {
+                1
+            } else {
+                1 + s
+            };
             total += branches as f64 * conv(b.cross, b.conv, px);
         }
         total
@@ -171,8 +216,16 @@ impl MultiverSegArch {
 
     /// Compact JSON for the weights file's metadata.
     pub fn to_json(&self) -> String {
-        let enc: Vec<String> = self.encoder.iter().map(|b| format!("[{},{}]", b.cross, b.conv)).collect();
-        let dec: Vec<String> = self.decoder.iter().map(|b| format!("[{},{}]", b.cross, b.conv)).collect();
+        let enc: Vec<String> = self
+            .encoder
+            .iter()
+            .map(|b| format!("[{},{}]", b.cross, b.conv))
+            .collect();
+        let dec: Vec<String> = self
+            .decoder
+            .iter()
+            .map(|b| format!("[{},{}]", b.cross, b.conv))
+            .collect();
         format!(
             "{{\"name\":\"MultiverSegNet\",\"in_channels\":[{TARGET_CHANNELS},{CONTEXT_CHANNELS}],\"encoder_blocks\":[{}],\"decoder_blocks\":[{}],\"norm\":\"layer\",\"cross_relu\":true}}",
             enc.join(","),
@@ -197,7 +250,9 @@ impl UNetArch {
         for i in 0..n {
             let s = shape_of(t, &format!("downs.{i}.conv.0.weight"))?;
             if s.len() != 4 {
-                return Err(Error::format(format!("downs.{i}.conv.0.weight has shape {s:?}")));
+                return Err(Error::format(format!(
+                    "downs.{i}.conv.0.weight has shape {s:?}"
+                )));
             }
             features.push(s[0]);
         }
@@ -207,10 +262,20 @@ impl UNetArch {
         }
         let out_channels = shape_of(t, "final_conv.conv.0.weight")?[0];
         if out_channels != 1 {
-            return Err(Error::format(format!("final_conv.conv.0.weight has {out_channels} outputs, expected 1")));
+            return Err(Error::format(format!(
+                "final_conv.conv.0.weight has {out_channels} outputs, expected 1"
+            )));
         }
-        let arch = UNetArch { in_channels, features, out_channels };
-        check_exact(t, &arch.expected_tensors(), &["downs.", "ups.", "bottleneck.", "final_conv."])?;
+        let arch = UNetArch {
+            in_channels,
+            features,
+            out_channels,
+        };
+        check_exact(
+            t,
+            &arch.expected_tensors(),
+            &["downs.", "ups.", "bottleneck.", "final_conv."],
+        )?;
         Ok(arch)
     }
 
@@ -236,7 +301,13 @@ impl UNetArch {
             // the level below has the same width, which the shapes check here.
             conv(format!("ups.{}", 2 * j + 1), 2 * f, f, 3, true);
         }
-        conv("final_conv".into(), self.features[0], self.out_channels, 1, false);
+        conv(
+            "final_conv".into(),
+            self.features[0],
+            self.out_channels,
+            1,
+            false,
+        );
         v
     }
 

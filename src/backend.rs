@@ -12,7 +12,15 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String;
 
     /// MultiverSegNet logits for one target and its context set.
-    fn multiverseg(&self, target: &[f32], context_images: &[f32], context_labels: &[f32], s: usize, h: usize, w: usize) -> Result<Vec<f32>>;
+    fn multiverseg(
+        &self,
+        target: &[f32],
+        context_images: &[f32],
+        context_labels: &[f32],
+        s: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>>;
 
     /// ScribblePrompt-UNet logits for one target.
     fn scribbleprompt(&self, target: &[f32], h: usize, w: usize) -> Result<Vec<f32>>;

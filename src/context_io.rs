@@ -6,7 +6,9 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::NET_SIZE;
-use crate::preprocess::{mask_to_network, mask_to_unit, to_network, to_unit, ImageView, Pixels, Window};
+use crate::preprocess::{
+    mask_to_network, mask_to_unit, to_network, to_unit, ImageView, Pixels, Window,
+};
 use crate::session::{ContextEntry, Session};
 use std::path::Path;
 
@@ -21,7 +23,14 @@ pub fn save_context(s: &Session, path: &Path) -> Result<()> {
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(&CONTEXT_FILE_VERSION.to_le_bytes());
     b.extend_from_slice(&(NET_SIZE as u32).to_le_bytes());
-    b.extend_from_slice(&s.context_ids().iter().max().map(|m| m + 1).unwrap_or(1).to_le_bytes());
+    b.extend_from_slice(
+        &s.context_ids()
+            .iter()
+            .max()
+            .map(|m| m + 1)
+            .unwrap_or(1)
+            .to_le_bytes(),
+    );
     b.extend_from_slice(&(s.context_count() as u32).to_le_bytes());
     for e in s.context() {
         b.extend_from_slice(&e.id.to_le_bytes());
@@ -39,7 +48,8 @@ pub fn save_context(s: &Session, path: &Path) -> Result<()> {
 /// Reads a context file; the session is changed only if the whole file is valid.
 pub fn load_context(s: &mut Session, path: &Path) -> Result<()> {
     let b = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let entries = parse(&b).map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))?;
+    let entries =
+        parse(&b).map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))?;
     s.context_replace(entries);
     Ok(())
 }
@@ -47,7 +57,9 @@ pub fn load_context(s: &mut Session, path: &Path) -> Result<()> {
 fn parse(b: &[u8]) -> Result<Vec<ContextEntry>> {
     let mut pos = 0usize;
     let mut take = |n: usize| -> Result<&[u8]> {
-        let s = b.get(pos..pos + n).ok_or_else(|| Error::format("context file is truncated"))?;
+        let s = b
+            .get(pos..pos + n)
+            .ok_or_else(|| Error::format("context file is truncated"))?;
         pos += n;
         Ok(s)
     };
@@ -60,7 +72,9 @@ fn parse(b: &[u8]) -> Result<Vec<ContextEntry>> {
     }
     let side = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
     if side != NET_SIZE {
-        return Err(Error::format(format!("context file is at {side}x{side}, expected {NET_SIZE}")));
+        return Err(Error::format(format!(
+            "context file is at {side}x{side}, expected {NET_SIZE}"
+        )));
     }
     let _next = u64::from_le_bytes(take(8)?.try_into().unwrap());
     let count = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
@@ -68,13 +82,20 @@ fn parse(b: &[u8]) -> Result<Vec<ContextEntry>> {
     let mut out = Vec::new();
     for _ in 0..count {
         let id = u64::from_le_bytes(take(8)?.try_into().unwrap());
-        let image: Vec<f32> = take(4 * px)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let image: Vec<f32> = take(4 * px)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         if image.iter().any(|v| !v.is_finite()) {
-            return Err(Error::format(format!("context entry {id} holds NaN or Inf")));
+            return Err(Error::format(format!(
+                "context entry {id} holds NaN or Inf"
+            )));
         }
         let label: Vec<f32> = take(px)?.iter().map(|&v| (v != 0) as u8 as f32).collect();
         if out.iter().any(|e: &ContextEntry| e.id == id) {
-            return Err(Error::format(format!("context entry id {id} appears twice")));
+            return Err(Error::format(format!(
+                "context entry id {id} appears twice"
+            )));
         }
         out.push(ContextEntry { id, image, label });
     }
@@ -86,7 +107,8 @@ fn parse(b: &[u8]) -> Result<Vec<ContextEntry>> {
 
 /// Reads a PNG as a grayscale f32 image in [0,1] (min-max) and returns (pixels, width, height).
 pub fn read_png_gray(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
-    let img = image::open(path).map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", path.display())))?;
+    let img = image::open(path)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", path.display())))?;
     let g = img.to_luma32f();
     let (w, h) = (g.width() as usize, g.height() as usize);
     Ok((g.into_raw(), w, h))
@@ -105,7 +127,10 @@ pub fn import_folder(s: &mut Session, dir: &Path) -> Result<Vec<u64>> {
         .collect();
     ns.sort_unstable();
     if ns.is_empty() {
-        return Err(Error::arg(format!("{}: no image_N.png files", dir.display())));
+        return Err(Error::arg(format!(
+            "{}: no image_N.png files",
+            dir.display()
+        )));
     }
     let mut staged = Vec::new();
     for n in ns {
@@ -113,12 +138,22 @@ pub fn import_folder(s: &mut Session, dir: &Path) -> Result<Vec<u64>> {
         let mpath = dir.join(format!("mask_{n}.png"));
         let (m, mw, mh) = read_png_gray(&mpath)?;
         if (mw, mh) != (w, h) {
-            return Err(Error::arg(format!("{}: {mw}x{mh}, but image_{n}.png is {w}x{h}", mpath.display())));
+            return Err(Error::arg(format!(
+                "{}: {mw}x{mh}, but image_{n}.png is {w}x{h}",
+                mpath.display()
+            )));
         }
-        let unit = to_unit(&ImageView::packed(Pixels::F32(&img), w, h), Window::MinMax, "image")?;
+        let unit = to_unit(
+            &ImageView::packed(Pixels::F32(&img), w, h),
+            Window::MinMax,
+            "image",
+        )?;
         let mb: Vec<u8> = m.iter().map(|&v| (v > 0.5) as u8).collect();
         let mu = mask_to_unit(&mb, w, h, w, "mask")?;
         staged.push((to_network(&unit, w, h), mask_to_network(&mu, w, h)));
     }
-    Ok(staged.into_iter().map(|(i, l)| s.context_add_network(i, l)).collect())
+    Ok(staged
+        .into_iter()
+        .map(|(i, l)| s.context_add_network(i, l))
+        .collect())
 }

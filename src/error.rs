@@ -34,7 +34,10 @@ pub struct Error {
 impl Error {
     /// Builds an error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
     /// Shorthand for [`ErrorKind::InvalidArgument`].
     pub fn arg(message: impl Into<String>) -> Self {

@@ -52,16 +52,36 @@ struct Builder {
 }
 
 fn attr_i(name: &str, i: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    }
 }
 fn attr_f(name: &str, f: f32) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Float as i32, f, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Float as i32,
+        f,
+        ..Default::default()
+    }
 }
 fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Ints as i32, ints: ints.to_vec(), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ints: ints.to_vec(),
+        ..Default::default()
+    }
 }
 fn attr_s(name: &str, s: &str) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::String as i32, s: s.as_bytes().to_vec(), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::String as i32,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
 }
 
 fn value_info(name: &str, dims: &[Dim]) -> pb::ValueInfoProto {
@@ -91,7 +111,12 @@ fn value_info(name: &str, dims: &[Dim]) -> pb::ValueInfoProto {
 
 impl Builder {
     fn new(flavor: GraphFlavor) -> Self {
-        Builder { flavor, nodes: Vec::new(), init: Vec::new(), n: 0 }
+        Builder {
+            flavor,
+            nodes: Vec::new(),
+            init: Vec::new(),
+            n: 0,
+        }
     }
 
     fn fresh(&mut self, hint: &str) -> String {
@@ -99,7 +124,13 @@ impl Builder {
         format!("{hint}_{}", self.n)
     }
 
-    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>, hint: &str) -> String {
+    fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<pb::AttributeProto>,
+        hint: &str,
+    ) -> String {
         let out = self.fresh(hint);
         self.nodes.push(pb::NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -145,21 +176,44 @@ impl Builder {
         if let Some(b) = bias {
             inputs.push(b);
         }
-        let attrs = vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("pads", &[pad, pad, pad, pad])];
+        let attrs = vec![
+            attr_ints("kernel_shape", &[k as i64, k as i64]),
+            attr_ints("pads", &[pad, pad, pad, pad]),
+        ];
         self.node("Conv", &inputs, attrs, "conv")
     }
 
     fn leaky(&mut self, x: &str) -> String {
-        self.node("LeakyRelu", &[x], vec![attr_f("alpha", LEAKY_SLOPE)], "leaky")
+        self.node(
+            "LeakyRelu",
+            &[x],
+            vec![attr_f("alpha", LEAKY_SLOPE)],
+            "leaky",
+        )
     }
 
     /// Mean over C, H and W of each entry, reduced one axis at a time: every
     /// partial sum covers at most max(C, H, W) values, which keeps f32 accurate
     /// where one flat sum over millions of values would not (DESIGN.md section 2).
     fn mean_chw(&mut self, x: &str) -> String {
-        let a = self.node("ReduceMean", &[x], vec![attr_ints("axes", &[3]), attr_i("keepdims", 1)], "mean_w");
-        let b = self.node("ReduceMean", &[&a], vec![attr_ints("axes", &[2]), attr_i("keepdims", 1)], "mean_h");
-        self.node("ReduceMean", &[&b], vec![attr_ints("axes", &[1]), attr_i("keepdims", 1)], "mean_c")
+        let a = self.node(
+            "ReduceMean",
+            &[x],
+            vec![attr_ints("axes", &[3]), attr_i("keepdims", 1)],
+            "mean_w",
+        );
+        let b = self.node(
+            "ReduceMean",
+            &[&a],
+            vec![attr_ints("axes", &[2]), attr_i("keepdims", 1)],
+            "mean_h",
+        );
+        self.node(
+            "ReduceMean",
+            &[&b],
+            vec![attr_ints("axes", &[1]), attr_i("keepdims", 1)],
+            "mean_c",
+        )
     }
 
     /// GroupNorm with one group, per entry of the batch axis, then the affine map.
@@ -169,7 +223,12 @@ impl Builder {
             // tract runs our own op, which accumulates in f64 (see cpu/group_norm.rs).
             let g = self.constant(&format!("{prefix}.gamma"), &[c], &gamma.data);
             let b = self.constant(&format!("{prefix}.beta"), &[c], &beta.data);
-            return self.node(crate::cpu::GROUP_NORM_OP, &[x, &g, &b], vec![attr_f("epsilon", GN_EPS)], "gn_out");
+            return self.node(
+                crate::cpu::GROUP_NORM_OP,
+                &[x, &g, &b],
+                vec![attr_f("epsilon", GN_EPS)],
+                "gn_out",
+            );
         }
         // Standard ONNX: statistics reduced one axis at a time so that no f32 sum
         // covers more than max(C, H, W) values in runtimes that reduce axis by axis.
@@ -194,11 +253,24 @@ impl Builder {
         let k = w.get(&format!("{prefix}.conv.weight")).shape[2];
         let y = self.conv(x, &wt, Some(&bs), k);
         let y = self.leaky(&y);
-        self.group_norm(&y, w.get(&format!("{prefix}.norml.weight")), w.get(&format!("{prefix}.norml.bias")), prefix)
+        self.group_norm(
+            &y,
+            w.get(&format!("{prefix}.norml.weight")),
+            w.get(&format!("{prefix}.norml.bias")),
+            prefix,
+        )
     }
 
     /// CrossBlock; returns the new target and, unless `skip_context`, the new context.
-    fn cross_block(&mut self, w: &Weights, spec: &BlockSpec, t: &str, s: &str, prefix: &str, skip_context: bool) -> (String, Option<String>) {
+    fn cross_block(
+        &mut self,
+        w: &Weights,
+        spec: &BlockSpec,
+        t: &str,
+        s: &str,
+        prefix: &str,
+        skip_context: bool,
+    ) -> (String, Option<String>) {
         let full = w.get(&format!("{prefix}.cross.cross_conv.weight"));
         let (f, cin) = (full.shape[0], full.shape[1]);
         let mut wt = Vec::with_capacity(f * spec.in_target * 9);
@@ -208,29 +280,57 @@ impl Builder {
             wt.extend_from_slice(&row[..spec.in_target * 9]);
             ws.extend_from_slice(&row[spec.in_target * 9..]);
         }
-        let wt = self.constant(&format!("{prefix}.cross.weight_target"), &[f, spec.in_target, 3, 3], &wt);
-        let ws = self.constant(&format!("{prefix}.cross.weight_context"), &[f, spec.in_context, 3, 3], &ws);
+        let wt = self.constant(
+            &format!("{prefix}.cross.weight_target"),
+            &[f, spec.in_target, 3, 3],
+            &wt,
+        );
+        let ws = self.constant(
+            &format!("{prefix}.cross.weight_context"),
+            &[f, spec.in_context, 3, 3],
+            &ws,
+        );
         let b = self.weight(w, &format!("{prefix}.cross.cross_conv.bias"));
         // The bias is added once, on the target half.
         let zt = self.conv(t, &wt, Some(&b), 3);
         let zs = self.conv(s, &ws, None, 3);
         let z = self.node("Add", &[&zs, &zt], vec![], "cross_sum");
         let z = self.leaky(&z);
-        let t2 = self.node("ReduceMean", &[&z], vec![attr_ints("axes", &[0]), attr_i("keepdims", 1)], "cross_mean");
+        let t2 = self.node(
+            "ReduceMean",
+            &[&z],
+            vec![attr_ints("axes", &[0]), attr_i("keepdims", 1)],
+            "cross_mean",
+        );
         let t3 = self.conv_op(w, &t2, &format!("{prefix}.target.vmapped"));
-        let s3 = if skip_context { None } else { Some(self.conv_op(w, &z, &format!("{prefix}.support.vmapped"))) };
+        let s3 = if skip_context {
+            None
+        } else {
+            Some(self.conv_op(w, &z, &format!("{prefix}.support.vmapped")))
+        };
         (t3, s3)
     }
 
     fn pool(&mut self, x: &str) -> String {
-        self.node("MaxPool", &[x], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])], "pool")
+        self.node(
+            "MaxPool",
+            &[x],
+            vec![
+                attr_ints("kernel_shape", &[2, 2]),
+                attr_ints("strides", &[2, 2]),
+            ],
+            "pool",
+        )
     }
 
     fn upsample(&mut self, x: &str) -> String {
         if !self.init.iter().any(|t| t.name == "upsample.scales") {
             self.constant("upsample.scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
         }
-        let attrs = vec![attr_s("mode", "linear"), attr_s("coordinate_transformation_mode", "align_corners")];
+        let attrs = vec![
+            attr_s("mode", "linear"),
+            attr_s("coordinate_transformation_mode", "align_corners"),
+        ];
         self.node("Resize", &[x, "", "upsample.scales"], attrs, "up")
     }
 
@@ -238,7 +338,13 @@ impl Builder {
         self.node("Concat", &[a, b], vec![attr_i("axis", 1)], "cat")
     }
 
-    fn finish(self, inputs: Vec<pb::ValueInfoProto>, output: &str, out_dims: &[Dim], name: &str) -> pb::ModelProto {
+    fn finish(
+        self,
+        inputs: Vec<pb::ValueInfoProto>,
+        output: &str,
+        out_dims: &[Dim],
+        name: &str,
+    ) -> pb::ModelProto {
         let mut nodes = self.nodes;
         // Rename the last node's output to the public name.
         for n in nodes.iter_mut() {
@@ -250,7 +356,10 @@ impl Builder {
         }
         pb::ModelProto {
             ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: "multiverseg".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             graph: Some(pb::GraphProto {
@@ -268,7 +377,13 @@ impl Builder {
 
 /// MultiverSegNet at `h`x`w`: inputs `target` [1,5,H,W], `context_images` and
 /// `context_labels` [1,S,1,H,W] (S >= 1); output `logits` [1,1,H,W].
-pub fn multiverseg_graph(w: &Weights, arch: &MultiverSegArch, h: usize, wd: usize, flavor: GraphFlavor) -> pb::ModelProto {
+pub fn multiverseg_graph(
+    w: &Weights,
+    arch: &MultiverSegArch,
+    h: usize,
+    wd: usize,
+    flavor: GraphFlavor,
+) -> pb::ModelProto {
     let mut g = Builder::new(flavor);
     let (hi, wi) = (h as i64, wd as i64);
     let shape = g.constant_i64("context.shape", &[-1, 1, hi, wi]);
@@ -301,7 +416,14 @@ pub fn multiverseg_graph(w: &Weights, arch: &MultiverSegArch, h: usize, wd: usiz
         let tc = g.concat(&tu, &ts);
         let sc = g.concat(&su, &ss);
         // The last block's context output feeds nothing: skip it.
-        let (t2, s2) = g.cross_block(w, spec, &tc, &sc, &format!("dec_blocks.{i}"), i + 1 == n_dec);
+        let (t2, s2) = g.cross_block(
+            w,
+            spec,
+            &tc,
+            &sc,
+            &format!("dec_blocks.{i}"),
+            i + 1 == n_dec,
+        );
         t = t2;
         if let Some(s2) = s2 {
             s = s2;
@@ -311,11 +433,37 @@ pub fn multiverseg_graph(w: &Weights, arch: &MultiverSegArch, h: usize, wd: usiz
     let ob = g.weight(w, "out_conv.conv.bias");
     let out = g.conv(&t, &ow, Some(&ob), 1);
     let inputs = vec![
-        value_info("target", &[Dim::Fixed(1), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)]),
-        value_info("context_images", &[Dim::Fixed(1), Dim::Sym(S_DIM), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)]),
-        value_info("context_labels", &[Dim::Fixed(1), Dim::Sym(S_DIM), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)]),
+        value_info(
+            "target",
+            &[Dim::Fixed(1), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)],
+        ),
+        value_info(
+            "context_images",
+            &[
+                Dim::Fixed(1),
+                Dim::Sym(S_DIM),
+                Dim::Fixed(1),
+                Dim::Fixed(hi),
+                Dim::Fixed(wi),
+            ],
+        ),
+        value_info(
+            "context_labels",
+            &[
+                Dim::Fixed(1),
+                Dim::Sym(S_DIM),
+                Dim::Fixed(1),
+                Dim::Fixed(hi),
+                Dim::Fixed(wi),
+            ],
+        ),
     ];
-    g.finish(inputs, &out, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)], "MultiverSegNet")
+    g.finish(
+        inputs,
+        &out,
+        &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)],
+        "MultiverSegNet",
+    )
 }
 
 /// ScribblePrompt-UNet at `h`x`w`: input `target` [1,5,H,W]; output `logits` [1,1,H,W].
@@ -347,8 +495,16 @@ pub fn unet_graph(w: &Weights, arch: &UNetArch, h: usize, wd: usize) -> pb::Mode
     let fw = g.weight(w, "final_conv.conv.0.weight");
     let fb = g.weight(w, "final_conv.conv.0.bias");
     let out = g.conv(&x, &fw, Some(&fb), 1);
-    let inputs = vec![value_info("target", &[Dim::Fixed(1), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)])];
-    g.finish(inputs, &out, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)], "ScribblePromptUNet")
+    let inputs = vec![value_info(
+        "target",
+        &[Dim::Fixed(1), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)],
+    )];
+    g.finish(
+        inputs,
+        &out,
+        &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)],
+        "ScribblePromptUNet",
+    )
 }
 
 /// Serializes a graph to ONNX bytes.

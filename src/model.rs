@@ -67,9 +67,13 @@ impl Model {
     pub fn from_weights(weights: Weights, opts: &ModelOptions) -> Self {
         let weights = Arc::new(weights);
         let backend: Box<dyn Backend> = match opts.backend {
-            BackendKind::Auto | BackendKind::Cpu => Box::new(CpuBackend::new(weights.clone(), opts.threads)),
+            BackendKind::Auto | BackendKind::Cpu => {
+                Box::new(CpuBackend::new(weights.clone(), opts.threads))
+            }
         };
-        Model { inner: Arc::new(ModelInner { weights, backend }) }
+        Model {
+            inner: Arc::new(ModelInner { weights, backend }),
+        }
     }
 
     /// The weights.
@@ -93,7 +97,12 @@ impl Model {
     }
 
     /// Which network `choice` means for a context of `s` entries and `min_context`.
-    pub fn resolve(&self, choice: NetworkChoice, s: usize, min_context: usize) -> Result<NetworkChoice> {
+    pub fn resolve(
+        &self,
+        choice: NetworkChoice,
+        s: usize,
+        min_context: usize,
+    ) -> Result<NetworkChoice> {
         let r = match choice {
             NetworkChoice::Auto => {
                 if (s < min_context || !self.has_multiverseg()) && self.has_unet() {
@@ -105,20 +114,38 @@ impl Model {
             c => c,
         };
         match r {
-            NetworkChoice::MultiverSeg if !self.has_multiverseg() => Err(Error::state("the model has no MultiverSegNet")),
-            NetworkChoice::ScribblePrompt if !self.has_unet() => Err(Error::state("the model has no ScribblePrompt-UNet")),
+            NetworkChoice::MultiverSeg if !self.has_multiverseg() => {
+                Err(Error::state("the model has no MultiverSegNet"))
+            }
+            NetworkChoice::ScribblePrompt if !self.has_unet() => {
+                Err(Error::state("the model has no ScribblePrompt-UNet"))
+            }
             r => Ok(r),
         }
     }
 
     /// Raw inference: `target` [5,H,W], context [S,H,W] each (S may be 0); returns logits [H,W].
-    pub fn infer(&self, choice: NetworkChoice, min_context: usize, target: &[f32], ci: &[f32], cl: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
+    pub fn infer(
+        &self,
+        choice: NetworkChoice,
+        min_context: usize,
+        target: &[f32],
+        ci: &[f32],
+        cl: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
         let px = h * w;
         if target.len() != 5 * px {
-            return Err(Error::arg(format!("target holds {} values, expected 5x{h}x{w}", target.len())));
+            return Err(Error::arg(format!(
+                "target holds {} values, expected 5x{h}x{w}",
+                target.len()
+            )));
         }
         if ci.len() != cl.len() || ci.len() % px.max(1) != 0 {
-            return Err(Error::arg("context images and labels must both be [S, H, W]"));
+            return Err(Error::arg(
+                "context images and labels must both be [S, H, W]",
+            ));
         }
         let s = ci.len() / px.max(1);
         match self.resolve(choice, s, min_context)? {
@@ -126,7 +153,9 @@ impl Model {
             _ if s == 0 => {
                 // The network needs one entry; an empty context becomes one image and one label of 0.5.
                 let dummy = vec![0.5f32; px];
-                self.inner.backend.multiverseg(target, &dummy, &dummy, 1, h, w)
+                self.inner
+                    .backend
+                    .multiverseg(target, &dummy, &dummy, 1, h, w)
             }
             _ => self.inner.backend.multiverseg(target, ci, cl, s, h, w),
         }

@@ -20,7 +20,9 @@ pub fn parse(b: &[u8]) -> Result<Tensor> {
         2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
         _ => return Err(Error::format("unsupported .npy version")),
     };
-    let header = b.get(start..start + hlen).ok_or_else(|| Error::format(".npy header truncated"))?;
+    let header = b
+        .get(start..start + hlen)
+        .ok_or_else(|| Error::format(".npy header truncated"))?;
     let header = String::from_utf8_lossy(header);
     let field = |key: &str| -> Option<String> {
         let i = header.find(&format!("'{key}'"))? + key.len() + 2;
@@ -33,14 +35,22 @@ pub fn parse(b: &[u8]) -> Result<Tensor> {
     } else if descr.starts_with("'<f8'") {
         8
     } else {
-        return Err(Error::format(format!(".npy dtype {} is not supported (float32 or float64 little-endian)", descr.split(',').next().unwrap_or(""))));
+        return Err(Error::format(format!(
+            ".npy dtype {} is not supported (float32 or float64 little-endian)",
+            descr.split(',').next().unwrap_or("")
+        )));
     };
-    if field("fortran_order").map(|f| f.starts_with("True")).unwrap_or(false) {
+    if field("fortran_order")
+        .map(|f| f.starts_with("True"))
+        .unwrap_or(false)
+    {
         return Err(Error::format(".npy in Fortran order is not supported"));
     }
     let shape_s = field("shape").ok_or_else(|| Error::format(".npy header has no shape"))?;
     let inner = shape_s.trim_start_matches('(');
-    let inner = &inner[..inner.find(')').ok_or_else(|| Error::format("bad .npy shape"))?];
+    let inner = &inner[..inner
+        .find(')')
+        .ok_or_else(|| Error::format("bad .npy shape"))?];
     let shape: Vec<usize> = inner
         .split(',')
         .map(|s| s.trim())
@@ -50,12 +60,21 @@ pub fn parse(b: &[u8]) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let data = &b[start + hlen..];
     if data.len() != n * width {
-        return Err(Error::format(format!(".npy holds {} data bytes, shape {:?} needs {}", data.len(), shape, n * width)));
+        return Err(Error::format(format!(
+            ".npy holds {} data bytes, shape {:?} needs {}",
+            data.len(),
+            shape,
+            n * width
+        )));
     }
     let v: Vec<f32> = if width == 4 {
-        data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        data.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     } else {
-        data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect()
+        data.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect()
     };
     Ok(Tensor::new(shape, v))
 }
@@ -68,13 +87,23 @@ pub fn read_f64(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
     if !String::from_utf8_lossy(&b[..start.min(b.len())]).contains("<f8") {
         return Ok((t.shape, t.data.iter().map(|&v| v as f64).collect()));
     }
-    Ok((t.shape, b[start..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()))
+    Ok((
+        t.shape,
+        b[start..]
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+    ))
 }
 
 /// Writes a float32 `.npy` file.
 pub fn write(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_s = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_s = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');

@@ -102,7 +102,8 @@ impl<'a> Reader<'a> {
         Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
     }
     fn string(&mut self, n: usize) -> Result<String> {
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Error::format("pickle string is not UTF-8"))
+        String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| Error::format("pickle string is not UTF-8"))
     }
 }
 
@@ -386,7 +387,11 @@ mod tests {
             v,
             Value::Dict(vec![(
                 Value::Str("a".into()),
-                Value::Tuple(vec![Value::Int(1), Value::Float(2.5), Value::Str("x".into())])
+                Value::Tuple(vec![
+                    Value::Int(1),
+                    Value::Float(2.5),
+                    Value::Str("x".into())
+                ])
             )])
         );
     }

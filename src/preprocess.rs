@@ -50,7 +50,12 @@ pub const MAX_SIDE: usize = 1 << 15;
 impl<'a> ImageView<'a> {
     /// A tightly packed image (stride = width).
     pub fn packed(pixels: Pixels<'a>, width: usize, height: usize) -> Self {
-        ImageView { pixels, width, height, stride: width }
+        ImageView {
+            pixels,
+            width,
+            height,
+            stride: width,
+        }
     }
 
     fn len(&self) -> usize {
@@ -65,17 +70,32 @@ impl<'a> ImageView<'a> {
     /// Checks sizes and stride against the buffer.
     pub fn validate(&self, name: &str) -> Result<()> {
         if self.width == 0 || self.height == 0 {
-            return Err(Error::arg(format!("{name}: width and height must be > 0 (got {}x{})", self.width, self.height)));
+            return Err(Error::arg(format!(
+                "{name}: width and height must be > 0 (got {}x{})",
+                self.width, self.height
+            )));
         }
         if self.width > MAX_SIDE || self.height > MAX_SIDE {
-            return Err(Error::arg(format!("{name}: {}x{} exceeds the maximum side {MAX_SIDE}", self.width, self.height)));
+            return Err(Error::arg(format!(
+                "{name}: {}x{} exceeds the maximum side {MAX_SIDE}",
+                self.width, self.height
+            )));
         }
         if self.stride < self.width {
-            return Err(Error::arg(format!("{name}: stride {} is smaller than width {}", self.stride, self.width)));
+            return Err(Error::arg(format!(
+                "{name}: stride {} is smaller than width {}",
+                self.stride, self.width
+            )));
         }
         let need = (self.height - 1) * self.stride + self.width;
         if self.len() < need {
-            return Err(Error::arg(format!("{name}: buffer holds {} pixels, {}x{} with stride {} needs {need}", self.len(), self.width, self.height, self.stride)));
+            return Err(Error::arg(format!(
+                "{name}: buffer holds {} pixels, {}x{} with stride {} needs {need}",
+                self.len(),
+                self.width,
+                self.height,
+                self.stride
+            )));
         }
         Ok(())
     }
@@ -93,7 +113,9 @@ impl<'a> ImageView<'a> {
                 Pixels::F32(p) => {
                     for (x, &v) in p[r].iter().enumerate() {
                         if !v.is_finite() {
-                            return Err(Error::arg(format!("{name}: pixel ({x}, {y}) is {v}; NaN and Inf are not accepted")));
+                            return Err(Error::arg(format!(
+                                "{name}: pixel ({x}, {y}) is {v}; NaN and Inf are not accepted"
+                            )));
                         }
                         out.push(v as f64);
                     }
@@ -108,24 +130,54 @@ impl<'a> ImageView<'a> {
 pub fn to_unit(img: &ImageView, window: Window, name: &str) -> Result<Vec<f32>> {
     let v = img.to_f64(name)?;
     let (lo, hi) = match window {
-        Window::MinMax => v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x))),
+        Window::MinMax => v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            }),
         Window::Range(lo, hi) => {
             if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-                return Err(Error::arg(format!("window: need finite lo < hi, got [{lo}, {hi}]")));
+                return Err(Error::arg(format!(
+                    "window: need finite lo < hi, got [{lo}, {hi}]"
+                )));
             }
             (lo as f64, hi as f64)
         }
     };
     let span = hi - lo;
-    Ok(v.iter().map(|&x| if span > 0.0 { ((x - lo) / span).clamp(0.0, 1.0) as f32 } else { 0.0 }).collect())
+    Ok(v.iter()
+        .map(|&x| {
+            if span > 0.0 {
+                ((x - lo) / span).clamp(0.0, 1.0) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect())
 }
 
 /// Binary mask (nonzero = foreground) from a u8 buffer with stride.
-pub fn mask_to_unit(mask: &[u8], width: usize, height: usize, stride: usize, name: &str) -> Result<Vec<f32>> {
-    ImageView { pixels: Pixels::U8(mask), width, height, stride }.validate(name)?;
+pub fn mask_to_unit(
+    mask: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    name: &str,
+) -> Result<Vec<f32>> {
+    ImageView {
+        pixels: Pixels::U8(mask),
+        width,
+        height,
+        stride,
+    }
+    .validate(name)?;
     let mut out = Vec::with_capacity(width * height);
     for y in 0..height {
-        out.extend(mask[y * stride..y * stride + width].iter().map(|&v| if v != 0 { 1.0 } else { 0.0 }));
+        out.extend(
+            mask[y * stride..y * stride + width]
+                .iter()
+                .map(|&v| if v != 0 { 1.0 } else { 0.0 }),
+        );
     }
     Ok(out)
 }
@@ -172,7 +224,10 @@ pub fn to_network(unit: &[f32], width: usize, height: usize) -> Vec<f32> {
 
 /// A mask at the network size: padded, resized, re-binarized at 0.5.
 pub fn mask_to_network(unit: &[f32], width: usize, height: usize) -> Vec<f32> {
-    to_network(unit, width, height).into_iter().map(|v| if v > 0.5 { 1.0 } else { 0.0 }).collect()
+    to_network(unit, width, height)
+        .into_iter()
+        .map(|v| if v > 0.5 { 1.0 } else { 0.0 })
+        .collect()
 }
 
 /// Network-size logits back to the caller's `width`x`height` (resize the square, crop the padding).
@@ -198,33 +253,73 @@ mod tests {
     #[test]
     fn minmax_and_window() {
         let px = [10u16, 20, 30, 40];
-        let v = to_unit(&ImageView::packed(Pixels::U16(&px), 2, 2), Window::MinMax, "img").unwrap();
+        let v = to_unit(
+            &ImageView::packed(Pixels::U16(&px), 2, 2),
+            Window::MinMax,
+            "img",
+        )
+        .unwrap();
         assert_eq!(v, vec![0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0]);
         let px = [-1000i16, 0, 40, 2000];
-        let v = to_unit(&ImageView::packed(Pixels::I16(&px), 4, 1), Window::Range(0.0, 80.0), "img").unwrap();
+        let v = to_unit(
+            &ImageView::packed(Pixels::I16(&px), 4, 1),
+            Window::Range(0.0, 80.0),
+            "img",
+        )
+        .unwrap();
         assert_eq!(v, vec![0.0, 0.0, 0.5, 1.0]);
     }
 
     #[test]
     fn stride_skips_padding_pixels() {
         let px = [1u8, 2, 99, 3, 4, 99];
-        let v = to_unit(&ImageView { pixels: Pixels::U8(&px), width: 2, height: 2, stride: 3 }, Window::Range(0.0, 4.0), "img").unwrap();
+        let v = to_unit(
+            &ImageView {
+                pixels: Pixels::U8(&px),
+                width: 2,
+                height: 2,
+                stride: 3,
+            },
+            Window::Range(0.0, 4.0),
+            "img",
+        )
+        .unwrap();
         assert_eq!(v, vec![0.25, 0.5, 0.75, 1.0]);
     }
 
     #[test]
     fn nan_is_rejected_with_position() {
         let px = [0.0f32, f32::NAN];
-        let e = to_unit(&ImageView::packed(Pixels::F32(&px), 2, 1), Window::MinMax, "image").unwrap_err();
-        assert!(e.message.contains("image") && e.message.contains("(1, 0)"), "{}", e.message);
+        let e = to_unit(
+            &ImageView::packed(Pixels::F32(&px), 2, 1),
+            Window::MinMax,
+            "image",
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("image") && e.message.contains("(1, 0)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn bad_sizes_are_rejected() {
         let px = [0u8; 4];
-        assert!(ImageView::packed(Pixels::U8(&px), 0, 4).validate("i").is_err());
-        assert!(ImageView::packed(Pixels::U8(&px), 3, 2).validate("i").is_err());
-        assert!(ImageView { pixels: Pixels::U8(&px), width: 2, height: 2, stride: 1 }.validate("i").is_err());
+        assert!(ImageView::packed(Pixels::U8(&px), 0, 4)
+            .validate("i")
+            .is_err());
+        assert!(ImageView::packed(Pixels::U8(&px), 3, 2)
+            .validate("i")
+            .is_err());
+        assert!(ImageView {
+            pixels: Pixels::U8(&px),
+            width: 2,
+            height: 2,
+            stride: 1
+        }
+        .validate("i")
+        .is_err());
     }
 
     #[test]
@@ -234,7 +329,7 @@ mod tests {
         let out = resize_bilinear(&src, 2, 2, 4, 4);
         assert_eq!(&out[0..4], &[0.0, 0.25, 0.75, 1.0]);
         assert_eq!(out[5], 0.25 + 0.5); // (0.25, 0.25)
-        // Downscale 4 -> 2 samples at 0.5 and 2.5 (no antialiasing).
+                                        // Downscale 4 -> 2 samples at 0.5 and 2.5 (no antialiasing).
         let row = [0.0, 1.0, 2.0, 3.0];
         assert_eq!(resize_bilinear(&row, 1, 4, 1, 2), vec![0.5, 2.5]);
     }

@@ -41,8 +41,15 @@ pub enum Prompt {
 }
 
 fn check_point(x: f64, y: f64, width: usize, height: usize, what: &str) -> Result<()> {
-    if !(x.is_finite() && y.is_finite()) || x < 0.0 || y < 0.0 || x >= width as f64 || y >= height as f64 {
-        return Err(Error::arg(format!("{what}: point ({x}, {y}) is outside the {width}x{height} image")));
+    if !(x.is_finite() && y.is_finite())
+        || x < 0.0
+        || y < 0.0
+        || x >= width as f64
+        || y >= height as f64
+    {
+        return Err(Error::arg(format!(
+            "{what}: point ({x}, {y}) is outside the {width}x{height} image"
+        )));
     }
     Ok(())
 }
@@ -56,24 +63,42 @@ fn scale(v: f64, side: usize) -> usize {
 pub fn click(x: f64, y: f64, positive: bool, width: usize, height: usize) -> Result<Prompt> {
     check_point(x, y, width, height, "click")?;
     let side = square_side(width, height);
-    Ok(Prompt::Click { x: scale(x, side).min(NET_SIZE - 1), y: scale(y, side).min(NET_SIZE - 1), positive })
+    Ok(Prompt::Click {
+        x: scale(x, side).min(NET_SIZE - 1),
+        y: scale(y, side).min(NET_SIZE - 1),
+        positive,
+    })
 }
 
 /// A box with corners (x0, y0), (x1, y1) in image pixels, in any order; corners may lie on
 /// the far edges (x = width, y = height).
 pub fn bbox(x0: f64, y0: f64, x1: f64, y1: f64, width: usize, height: usize) -> Result<Prompt> {
     for (x, y) in [(x0, y0), (x1, y1)] {
-        if !(x.is_finite() && y.is_finite()) || x < 0.0 || y < 0.0 || x > width as f64 || y > height as f64 {
-            return Err(Error::arg(format!("box: corner ({x}, {y}) is outside the {width}x{height} image")));
+        if !(x.is_finite() && y.is_finite())
+            || x < 0.0
+            || y < 0.0
+            || x > width as f64
+            || y > height as f64
+        {
+            return Err(Error::arg(format!(
+                "box: corner ({x}, {y}) is outside the {width}x{height} image"
+            )));
         }
     }
     let side = square_side(width, height);
     let (a, b) = (scale(x0, side), scale(x1, side));
     let (c, d) = (scale(y0, side), scale(y1, side));
-    let p = Prompt::Box { x0: a.min(b), x1: a.max(b), y0: c.min(d), y1: c.max(d) };
+    let p = Prompt::Box {
+        x0: a.min(b),
+        x1: a.max(b),
+        y0: c.min(d),
+        y1: c.max(d),
+    };
     if let Prompt::Box { x0, x1, y0, y1 } = p {
         if x0 == x1 || y0 == y1 {
-            return Err(Error::arg(format!("box: ({x0}, {y0})-({x1}, {y1}) at 128x128 is empty; draw a larger box")));
+            return Err(Error::arg(format!(
+                "box: ({x0}, {y0})-({x1}, {y1}) at 128x128 is empty; draw a larger box"
+            )));
         }
     }
     Ok(p)
@@ -82,38 +107,69 @@ pub fn bbox(x0: f64, y0: f64, x1: f64, y1: f64, width: usize, height: usize) -> 
 /// A scribble given as a brush mask at image size (nonzero = painted).
 pub fn scribble_mask(mask: &[f32], positive: bool, width: usize, height: usize) -> Result<Prompt> {
     if mask.len() != width * height {
-        return Err(Error::arg(format!("scribble: mask holds {} pixels, the image has {}x{}", mask.len(), width, height)));
+        return Err(Error::arg(format!(
+            "scribble: mask holds {} pixels, the image has {}x{}",
+            mask.len(),
+            width,
+            height
+        )));
     }
     if !mask.iter().any(|&v| v != 0.0) {
         return Err(Error::arg("scribble: the mask is empty"));
     }
-    let bin: Vec<f32> = mask.iter().map(|&v| if v != 0.0 { 1.0 } else { 0.0 }).collect();
-    Ok(Prompt::Scribble { positive, raster: to_network(&bin, width, height) })
+    let bin: Vec<f32> = mask
+        .iter()
+        .map(|&v| if v != 0.0 { 1.0 } else { 0.0 })
+        .collect();
+    Ok(Prompt::Scribble {
+        positive,
+        raster: to_network(&bin, width, height),
+    })
 }
 
 /// Paints a polyline of `points` (x, y) with a round brush of `radius` pixels, at image size.
-pub fn polyline_mask(points: &[(f64, f64)], radius: f64, width: usize, height: usize) -> Result<Vec<f32>> {
+pub fn polyline_mask(
+    points: &[(f64, f64)],
+    radius: f64,
+    width: usize,
+    height: usize,
+) -> Result<Vec<f32>> {
     if points.is_empty() {
         return Err(Error::arg("scribble: the polyline has no points"));
     }
     if !(radius.is_finite() && radius >= 0.0) {
-        return Err(Error::arg(format!("scribble: radius {radius} must be finite and >= 0")));
+        return Err(Error::arg(format!(
+            "scribble: radius {radius} must be finite and >= 0"
+        )));
     }
     for &(x, y) in points {
         check_point(x, y, width, height, "scribble")?;
     }
     let mut m = vec![0.0f32; width * height];
-    let segs: Vec<((f64, f64), (f64, f64))> =
-        if points.len() == 1 { vec![(points[0], points[0])] } else { points.windows(2).map(|w| (w[0], w[1])).collect() };
+    let segs: Vec<((f64, f64), (f64, f64))> = if points.len() == 1 {
+        vec![(points[0], points[0])]
+    } else {
+        points.windows(2).map(|w| (w[0], w[1])).collect()
+    };
     for ((ax, ay), (bx, by)) in segs {
-        let (x_lo, x_hi) = ((ax.min(bx) - radius).floor().max(0.0) as usize, ((ax.max(bx) + radius).ceil() as usize).min(width - 1));
-        let (y_lo, y_hi) = ((ay.min(by) - radius).floor().max(0.0) as usize, ((ay.max(by) + radius).ceil() as usize).min(height - 1));
+        let (x_lo, x_hi) = (
+            (ax.min(bx) - radius).floor().max(0.0) as usize,
+            ((ax.max(bx) + radius).ceil() as usize).min(width - 1),
+        );
+        let (y_lo, y_hi) = (
+            (ay.min(by) - radius).floor().max(0.0) as usize,
+            ((ay.max(by) + radius).ceil() as usize).min(height - 1),
+        );
         let (dx, dy) = (bx - ax, by - ay);
         let len2 = dx * dx + dy * dy;
         for y in y_lo..=y_hi {
             for x in x_lo..=x_hi {
                 let (px, py) = (x as f64, y as f64);
-                let t = if len2 > 0.0 { (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+                let t = if len2 > 0.0 {
+                    (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
                 let (qx, qy) = (ax + t * dx - px, ay + t * dy - py);
                 if qx * qx + qy * qy <= radius * radius + 1e-9 {
                     m[y * width + x] = 1.0;
@@ -129,7 +185,6 @@ pub fn rasterize(prompts: &[Prompt], target: &mut [f32]) {
     let px = NET_SIZE * NET_SIZE;
     let (ch1, rest) = target[px..4 * px].split_at_mut(px);
     let (ch2, ch3) = rest.split_at_mut(px);
-    let mut scribble = vec![[0.0f32; 2]; 0];
     let mut pos = vec![0.0f32; px];
     let mut neg = vec![0.0f32; px];
     let mut any_scribble = false;
@@ -137,7 +192,9 @@ pub fn rasterize(prompts: &[Prompt], target: &mut [f32]) {
         match p {
             Prompt::Box { x0, y0, x1, y1 } => {
                 for y in *y0..*y1 {
-                    ch1[y * NET_SIZE + x0..y * NET_SIZE + x1].iter_mut().for_each(|v| *v = 1.0);
+                    ch1[y * NET_SIZE + x0..y * NET_SIZE + x1]
+                        .iter_mut()
+                        .for_each(|v| *v = 1.0);
                 }
             }
             Prompt::Click { x, y, positive } => {
@@ -152,7 +209,6 @@ pub fn rasterize(prompts: &[Prompt], target: &mut [f32]) {
             }
         }
     }
-    scribble.clear();
     if any_scribble {
         for i in 0..px {
             ch2[i] = (ch2[i] + pos[i]).clamp(0.0, 1.0);
@@ -176,7 +232,14 @@ mod tests {
     fn click_at_the_far_corner_of_a_non_square_image() {
         // 200x100: side 200, scale 0.64. (199, 99) -> (127.36, 63.36) -> (127, 63).
         let p = click(199.0, 99.0, true, 200, 100).unwrap();
-        assert_eq!(p, Prompt::Click { x: 127, y: 63, positive: true });
+        assert_eq!(
+            p,
+            Prompt::Click {
+                x: 127,
+                y: 63,
+                positive: true
+            }
+        );
         let t = raster(&[p]);
         assert_eq!(t[2 * P + 63 * 128 + 127], 1.0);
         assert_eq!(t[2 * P..3 * P].iter().sum::<f32>(), 1.0);
@@ -188,7 +251,10 @@ mod tests {
 
     #[test]
     fn later_click_overrides_earlier_at_same_pixel() {
-        let t = raster(&[click(5.0, 5.0, true, 128, 128).unwrap(), click(5.0, 5.0, false, 128, 128).unwrap()]);
+        let t = raster(&[
+            click(5.0, 5.0, true, 128, 128).unwrap(),
+            click(5.0, 5.0, false, 128, 128).unwrap(),
+        ]);
         assert_eq!((t[2 * P + 5 * 128 + 5], t[3 * P + 5 * 128 + 5]), (0.0, 1.0));
     }
 
@@ -196,7 +262,15 @@ mod tests {
     fn box_on_a_non_square_image() {
         // 300x150, scale 128/300: (30,15)-(150,75) -> x 12..64, y 6..32 (end exclusive).
         let p = bbox(150.0, 75.0, 30.0, 15.0, 300, 150).unwrap();
-        assert_eq!(p, Prompt::Box { x0: 12, y0: 6, x1: 64, y1: 32 });
+        assert_eq!(
+            p,
+            Prompt::Box {
+                x0: 12,
+                y0: 6,
+                x1: 64,
+                y1: 32
+            }
+        );
         let t = raster(&[p]);
         assert_eq!(t[P..2 * P].iter().sum::<f32>(), (52 * 26) as f32);
         assert_eq!(t[P + 6 * 128 + 12], 1.0);
@@ -215,7 +289,11 @@ mod tests {
         // Output (x=63, y=38) samples source (1.98046875, 1.00390625):
         // weight of pixel (2, 1) = 0.98046875 * (1 - 0.00390625).
         let want = 0.98046875f32 * (1.0 - 0.00390625);
-        assert!((t[2 * P + 38 * 128 + 63] - want).abs() < 1e-6, "{}", t[2 * P + 38 * 128 + 63]);
+        assert!(
+            (t[2 * P + 38 * 128 + 63] - want).abs() < 1e-6,
+            "{}",
+            t[2 * P + 38 * 128 + 63]
+        );
         assert_eq!(t[3 * P..4 * P].iter().sum::<f32>(), 0.0);
         // Rows of the square below the image (y >= 3 -> output rows >= 77) are untouched.
         assert!(t[2 * P + 80 * 128..3 * P].iter().all(|&v| v == 0.0));
@@ -224,7 +302,10 @@ mod tests {
     #[test]
     fn scribbles_and_clicks_add_and_clamp() {
         let m = vec![1.0; 16 * 16];
-        let t = raster(&[click(3.0, 3.0, true, 16, 16).unwrap(), scribble_mask(&m, true, 16, 16).unwrap()]);
+        let t = raster(&[
+            click(3.0, 3.0, true, 16, 16).unwrap(),
+            scribble_mask(&m, true, 16, 16).unwrap(),
+        ]);
         assert_eq!(t[2 * P + 3 * 8 * 128 + 3 * 8], 1.0);
         assert!(t[2 * P..3 * P].iter().all(|&v| v == 1.0));
     }
@@ -234,7 +315,10 @@ mod tests {
         let m = polyline_mask(&[(1.0, 1.0), (5.0, 1.0)], 1.0, 7, 3).unwrap();
         let painted: Vec<usize> = (0..21).filter(|&i| m[i] == 1.0).collect();
         // Row 1 from x=0..=6 (endpoints extend by the radius), rows 0 and 2 for x=1..=5.
-        assert_eq!(painted, vec![1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19]);
+        assert_eq!(
+            painted,
+            vec![1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19]
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Model, NetworkChoice, NET_SIZE};
-use crate::preprocess::{logits_to_image, mask_to_network, mask_to_unit, sigmoid, to_network, to_unit, ImageView, Window};
+use crate::preprocess::{
+    logits_to_image, mask_to_network, mask_to_unit, sigmoid, to_network, to_unit, ImageView, Window,
+};
 use crate::prompts::{self, Prompt};
 
 const PX: usize = NET_SIZE * NET_SIZE;
@@ -41,12 +43,18 @@ pub struct Prediction {
 impl Prediction {
     /// Foreground probabilities at the caller's size (row-major, width*height).
     pub fn probabilities(&self) -> Vec<f32> {
-        logits_to_image(&self.logits, self.width, self.height).into_iter().map(sigmoid).collect()
+        logits_to_image(&self.logits, self.width, self.height)
+            .into_iter()
+            .map(sigmoid)
+            .collect()
     }
 
     /// Binary mask (probability > 0.5) at the caller's size, 0 or 1.
     pub fn mask(&self) -> Vec<u8> {
-        logits_to_image(&self.logits, self.width, self.height).into_iter().map(|l| (l > 0.0) as u8).collect()
+        logits_to_image(&self.logits, self.width, self.height)
+            .into_iter()
+            .map(|l| (l > 0.0) as u8)
+            .collect()
     }
 }
 
@@ -66,7 +74,16 @@ pub struct Session {
 impl Session {
     /// A session on `model` with `min_context` = 1.
     pub fn new(model: Model) -> Self {
-        Session { model, min_context: 1, context: Vec::new(), next_id: 1, target: None, prompts: Vec::new(), prev_logits: None, last: None }
+        Session {
+            model,
+            min_context: 1,
+            context: Vec::new(),
+            next_id: 1,
+            target: None,
+            prompts: Vec::new(),
+            prev_logits: None,
+            last: None,
+        }
     }
 
     /// The model this session runs.
@@ -87,10 +104,19 @@ impl Session {
     // ---- context set ----
 
     /// Adds an image and its mask (nonzero = foreground, same size, own stride) to the context.
-    pub fn context_add(&mut self, image: &ImageView, window: Window, mask: &[u8], mask_stride: usize) -> Result<u64> {
+    pub fn context_add(
+        &mut self,
+        image: &ImageView,
+        window: Window,
+        mask: &[u8],
+        mask_stride: usize,
+    ) -> Result<u64> {
         let unit = to_unit(image, window, "image")?;
         let m = mask_to_unit(mask, image.width, image.height, mask_stride, "mask")?;
-        Ok(self.context_add_network(to_network(&unit, image.width, image.height), mask_to_network(&m, image.width, image.height)))
+        Ok(self.context_add_network(
+            to_network(&unit, image.width, image.height),
+            mask_to_network(&m, image.width, image.height),
+        ))
     }
 
     /// Adds an entry already at the network size (image in [0,1], label binarized at 0.5).
@@ -99,14 +125,21 @@ impl Session {
         assert_eq!(label.len(), PX);
         let id = self.next_id;
         self.next_id += 1;
-        let label = label.into_iter().map(|v| if v > 0.5 { 1.0 } else { 0.0 }).collect();
+        let label = label
+            .into_iter()
+            .map(|v| if v > 0.5 { 1.0 } else { 0.0 })
+            .collect();
         self.context.push(ContextEntry { id, image, label });
         id
     }
 
     /// Removes the entry `id`.
     pub fn context_remove(&mut self, id: u64) -> Result<()> {
-        let i = self.context.iter().position(|e| e.id == id).ok_or_else(|| Error::new(ErrorKind::NotFound, format!("id: no context entry {id}")))?;
+        let i = self
+            .context
+            .iter()
+            .position(|e| e.id == id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("id: no context entry {id}")))?;
         self.context.remove(i);
         Ok(())
     }
@@ -143,7 +176,11 @@ impl Session {
     /// Sets the image to segment; clears prompts and previous logits.
     pub fn set_image(&mut self, image: &ImageView, window: Window) -> Result<()> {
         let unit = to_unit(image, window, "image")?;
-        self.target = Some(Target { image: to_network(&unit, image.width, image.height), width: image.width, height: image.height });
+        self.target = Some(Target {
+            image: to_network(&unit, image.width, image.height),
+            width: image.width,
+            height: image.height,
+        });
         self.prompts.clear();
         self.prev_logits = None;
         self.last = None;
@@ -156,7 +193,9 @@ impl Session {
     }
 
     fn target(&self) -> Result<&Target> {
-        self.target.as_ref().ok_or_else(|| Error::state("no image is set: call set_image first"))
+        self.target
+            .as_ref()
+            .ok_or_else(|| Error::state("no image is set: call set_image first"))
     }
 
     fn push(&mut self, p: Prompt) {
@@ -189,7 +228,12 @@ impl Session {
     }
 
     /// A scribble as a polyline (image pixels) painted with a round brush of `radius`.
-    pub fn add_scribble_polyline(&mut self, points: &[(f64, f64)], radius: f64, positive: bool) -> Result<()> {
+    pub fn add_scribble_polyline(
+        &mut self,
+        points: &[(f64, f64)],
+        radius: f64,
+        positive: bool,
+    ) -> Result<()> {
         let t = self.target()?;
         let m = prompts::polyline_mask(points, radius, t.width, t.height)?;
         let p = prompts::scribble_mask(&m, positive, t.width, t.height)?;
@@ -199,7 +243,10 @@ impl Session {
 
     /// Removes the last prompt and restores the logits that preceded it.
     pub fn undo(&mut self) -> Result<()> {
-        let (_, logits) = self.prompts.pop().ok_or_else(|| Error::state("no prompt to undo"))?;
+        let (_, logits) = self
+            .prompts
+            .pop()
+            .ok_or_else(|| Error::state("no prompt to undo"))?;
         self.prev_logits = logits;
         Ok(())
     }
@@ -240,8 +287,20 @@ impl Session {
             ci.extend_from_slice(&e.image);
             cl.extend_from_slice(&e.label);
         }
-        let logits = self.model.infer(NetworkChoice::Auto, self.min_context, &x, &ci, &cl, NET_SIZE, NET_SIZE)?;
-        let pred = Prediction { logits: logits.clone(), width: w, height: h };
+        let logits = self.model.infer(
+            NetworkChoice::Auto,
+            self.min_context,
+            &x,
+            &ci,
+            &cl,
+            NET_SIZE,
+            NET_SIZE,
+        )?;
+        let pred = Prediction {
+            logits: logits.clone(),
+            width: w,
+            height: h,
+        };
         self.prev_logits = Some(logits);
         self.last = Some(pred.clone());
         Ok(pred)
@@ -256,14 +315,26 @@ impl Session {
     /// clears the target. Returns the new entry's id.
     pub fn commit(&mut self) -> Result<u64> {
         self.target()?;
-        let pred = self.last.as_ref().ok_or_else(|| Error::state("nothing to commit: call predict first"))?;
-        let label: Vec<f32> = pred.logits.iter().map(|&l| if l > 0.0 { 1.0 } else { 0.0 }).collect();
-        let image = self.target.take().unwrap().image;
+        let pred = self
+            .last
+            .as_ref()
+            .ok_or_else(|| Error::state("nothing to commit: call predict first"))?;
+        let label: Vec<f32> = pred
+            .logits
+            .iter()
+            .map(|&l| if l > 0.0 { 1.0 } else { 0.0 })
+            .collect();
+        Ok(self.commit_label(label))
+    }
+
+    /// Moves the target into the context with `label` and resets the per-image state.
+    fn commit_label(&mut self, label: Vec<f32>) -> u64 {
+        let image = self.target.take().expect("caller checked the target").image;
         let id = self.context_add_network(image, label);
         self.prompts.clear();
         self.prev_logits = None;
         self.last = None;
-        Ok(id)
+        id
     }
 
     /// Adds the current image with a caller-given mask (image size, nonzero = foreground)
@@ -272,11 +343,6 @@ impl Session {
         let t = self.target()?;
         let m = mask_to_unit(mask, t.width, t.height, stride, "mask")?;
         let label = mask_to_network(&m, t.width, t.height);
-        let image = self.target.take().unwrap().image;
-        let id = self.context_add_network(image, label);
-        self.prompts.clear();
-        self.prev_logits = None;
-        self.last = None;
-        Ok(id)
+        Ok(self.commit_label(label))
     }
 }

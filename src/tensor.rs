@@ -12,12 +12,19 @@ pub struct Tensor {
 impl Tensor {
     /// Wraps `data` with `shape`; panics if the sizes disagree (an internal bug).
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "tensor shape/data mismatch");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "tensor shape/data mismatch"
+        );
         Tensor { shape, data }
     }
     /// A tensor of `shape` filled with `v`.
     pub fn full(shape: Vec<usize>, v: f32) -> Self {
         let n = shape.iter().product();
-        Tensor { shape, data: vec![v; n] }
+        Tensor {
+            shape,
+            data: vec![v; n],
+        }
     }
 }

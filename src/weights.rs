@@ -26,14 +26,35 @@ pub struct Weights {
 
 impl Weights {
     /// Validates `tensors` and infers both architectures; at least one network is required.
-    pub fn from_tensors(tensors: BTreeMap<String, Tensor>, metadata: BTreeMap<String, String>) -> Result<Self> {
-        let multiverseg = if MultiverSegArch::present(&tensors) { Some(MultiverSegArch::infer(&tensors)?) } else { None };
-        let unet = if UNetArch::present(&tensors) { Some(UNetArch::infer(&tensors)?) } else { None };
+    pub fn from_tensors(
+        tensors: BTreeMap<String, Tensor>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let multiverseg = if MultiverSegArch::present(&tensors) {
+            Some(MultiverSegArch::infer(&tensors)?)
+        } else {
+            None
+        };
+        let unet = if UNetArch::present(&tensors) {
+            Some(UNetArch::infer(&tensors)?)
+        } else {
+            None
+        };
         if multiverseg.is_none() && unet.is_none() {
-            return Err(Error::format("no MultiverSegNet (enc_blocks.*) or ScribblePrompt-UNet (downs.*) tensors found"));
+            return Err(Error::format(
+                "no MultiverSegNet (enc_blocks.*) or ScribblePrompt-UNet (downs.*) tensors found",
+            ));
         }
         for name in tensors.keys() {
-            let known = ["enc_blocks.", "dec_blocks.", "out_conv.", "downs.", "ups.", "bottleneck.", "final_conv."];
+            let known = [
+                "enc_blocks.",
+                "dec_blocks.",
+                "out_conv.",
+                "downs.",
+                "ups.",
+                "bottleneck.",
+                "final_conv.",
+            ];
             if !known.iter().any(|p| name.starts_with(p)) {
                 return Err(Error::format(format!("unexpected tensor {name}")));
             }
@@ -43,14 +64,22 @@ impl Weights {
                 return Err(Error::format(format!("tensor {name} holds NaN or Inf")));
             }
         }
-        Ok(Weights { tensors, multiverseg, unet, metadata })
+        Ok(Weights {
+            tensors,
+            multiverseg,
+            unet,
+            metadata,
+        })
     }
 
     /// Builds weights from official checkpoints (MultiverSegNet and optional UNet).
     pub fn from_checkpoints(multiverseg: &Path, scribbleprompt: Option<&Path>) -> Result<Self> {
         let mvs = read_checkpoint(multiverseg)?;
         if !MultiverSegArch::present(&mvs.tensors) {
-            return Err(Error::format(format!("{}: no MultiverSegNet tensors (enc_blocks.*)", multiverseg.display())));
+            return Err(Error::format(format!(
+                "{}: no MultiverSegNet tensors (enc_blocks.*)",
+                multiverseg.display()
+            )));
         }
         let mut metadata = BTreeMap::new();
         let mut tensors = mvs.tensors;
@@ -58,7 +87,10 @@ impl Weights {
         if let Some(sp) = scribbleprompt {
             let Checkpoint { tensors: t, sha256 } = read_checkpoint(sp)?;
             if !UNetArch::present(&t) || MultiverSegArch::present(&t) {
-                return Err(Error::format(format!("{}: not a ScribblePrompt-UNet checkpoint (downs.*)", sp.display())));
+                return Err(Error::format(format!(
+                    "{}: not a ScribblePrompt-UNet checkpoint (downs.*)",
+                    sp.display()
+                )));
             }
             metadata.insert("scribbleprompt.source_sha256".into(), sha256);
             tensors.extend(t);
@@ -69,50 +101,83 @@ impl Weights {
     }
 
     fn fill_metadata(&mut self) {
-        self.metadata.insert("format".into(), "multiverseg-weights".into());
-        self.metadata.insert("format_version".into(), FORMAT_VERSION.into());
+        self.metadata
+            .insert("format".into(), "multiverseg-weights".into());
+        self.metadata
+            .insert("format_version".into(), FORMAT_VERSION.into());
         if let Some(a) = &self.multiverseg {
-            self.metadata.insert("multiverseg.architecture".into(), a.to_json());
+            self.metadata
+                .insert("multiverseg.architecture".into(), a.to_json());
         }
         if let Some(a) = &self.unet {
-            self.metadata.insert("scribbleprompt.architecture".into(), a.to_json());
+            self.metadata
+                .insert("scribbleprompt.architecture".into(), a.to_json());
         }
     }
 
     /// Reads a weights file written by [`Weights::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(&bytes).map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))
+        Self::from_bytes(&bytes)
+            .map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))
     }
 
     /// Parses a weights file from memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
-            .map_err(|e| Error::format(format!("not a multiverseg weights file (safetensors header: {e})")))?;
-        let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+            Error::format(format!(
+                "not a multiverseg weights file (safetensors header: {e})"
+            ))
+        })?;
+        let metadata: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         match metadata.get("format_version").map(|s| s.as_str()) {
             Some(FORMAT_VERSION) => {}
-            Some(v) => return Err(Error::format(format!("weights format_version {v} is not supported (this library reads {FORMAT_VERSION})"))),
-            None => return Err(Error::format("not a multiverseg weights file (no format_version in the metadata)")),
+            Some(v) => {
+                return Err(Error::format(format!(
+                "weights format_version {v} is not supported (this library reads {FORMAT_VERSION})"
+            )))
+            }
+            None => {
+                return Err(Error::format(
+                    "not a multiverseg weights file (no format_version in the metadata)",
+                ))
+            }
         }
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::format(format!("corrupt safetensors file: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::format(format!("corrupt safetensors file: {e}")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != safetensors::Dtype::F32 {
-                return Err(Error::format(format!("tensor {name} has dtype {:?}, expected F32", view.dtype())));
+                return Err(Error::format(format!(
+                    "tensor {name} has dtype {:?}, expected F32",
+                    view.dtype()
+                )));
             }
-            let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            let data: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
             tensors.insert(name, Tensor::new(view.shape().to_vec(), data));
         }
         let w = Self::from_tensors(tensors, metadata)?;
         if let (Some(a), Some(m)) = (&w.multiverseg, w.metadata.get("multiverseg.architecture")) {
             if a.to_json() != *m {
-                return Err(Error::format("multiverseg.architecture metadata disagrees with the tensor shapes"));
+                return Err(Error::format(
+                    "multiverseg.architecture metadata disagrees with the tensor shapes",
+                ));
             }
         }
         if let (Some(a), Some(m)) = (&w.unet, w.metadata.get("scribbleprompt.architecture")) {
             if a.to_json() != *m {
-                return Err(Error::format("scribbleprompt.architecture metadata disagrees with the tensor shapes"));
+                return Err(Error::format(
+                    "scribbleprompt.architecture metadata disagrees with the tensor shapes",
+                ));
             }
         }
         Ok(w)
@@ -125,14 +190,31 @@ impl Weights {
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = w
             .tensors
             .iter()
-            .map(|(n, t)| (n.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    t.shape.clone(),
+                )
+            })
             .collect();
         let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
             .iter()
-            .map(|(n, b, s)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+            .map(|(n, b, s)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                        .unwrap(),
+                )
+            })
             .collect();
         let meta: HashMap<String, String> = w.metadata.clone().into_iter().collect();
-        safetensors::serialize_to_file(views, Some(meta), path).map_err(|e| Error::new(crate::error::ErrorKind::Io, format!("{}: {e}", path.display())))
+        safetensors::serialize_to_file(views, Some(meta), path).map_err(|e| {
+            Error::new(
+                crate::error::ErrorKind::Io,
+                format!("{}: {e}", path.display()),
+            )
+        })
     }
 
     /// The tensor `name`; panics if absent (callers only ask for validated names).

@@ -13,7 +13,11 @@ fn lib_dir() -> PathBuf {
 fn build(tmp: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = lib_dir();
-    assert!(lib.join("libmultiverseg.so").exists(), "libmultiverseg.so not found in {}", lib.display());
+    assert!(
+        lib.join("libmultiverseg.so").exists(),
+        "libmultiverseg.so not found in {}",
+        lib.display()
+    );
     let exe = tmp.join("test_capi");
     let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-o"])
@@ -31,7 +35,8 @@ fn build(tmp: &Path) -> PathBuf {
 
 fn model(tmp: &Path) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small");
-    let w = multiverseg::Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap();
+    let w =
+        multiverseg::Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap();
     let p = tmp.join("small.safetensors");
     w.save(&p).unwrap();
     p
@@ -49,7 +54,11 @@ fn c_program_exercises_the_whole_api() {
     let exe = build(&tmp);
     let m = model(&tmp);
     let out = Command::new(&exe).arg(&m).arg(&tmp).output().unwrap();
-    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "C API test failed");
 }
 
@@ -59,14 +68,32 @@ fn c_program_is_clean_under_valgrind() {
     let exe = build(&tmp);
     let m = model(&tmp);
     let out = Command::new("valgrind")
-        .args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "--quiet"])
-        .arg(format!("--suppressions={}", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/valgrind.supp").display()))
+        .args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--quiet",
+        ])
+        .arg(format!(
+            "--suppressions={}",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/c/valgrind.supp")
+                .display()
+        ))
         .arg(&exe)
         .arg(&m)
         .arg(&tmp)
         .output()
         .expect("valgrind must be installed (.ci/run installs it)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("{text}");
-    assert!(out.status.success(), "valgrind reported errors (exit {:?})", out.status.code());
+    assert!(
+        out.status.success(),
+        "valgrind reported errors (exit {:?})",
+        out.status.code()
+    );
 }

@@ -13,17 +13,29 @@ fn data() -> PathBuf {
 
 fn model() -> Model {
     let w = Weights::from_checkpoints(&data().join("mvs.pt"), Some(&data().join("sp.pt"))).unwrap();
-    Model::from_weights(w, &ModelOptions { threads: 2, ..Default::default() })
+    Model::from_weights(
+        w,
+        &ModelOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
 }
 
 fn max_abs(a: &[f32], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y).abs())
+        .fold(0.0, f64::max)
 }
 
 fn check(m: &Model, net: NetworkChoice, s: usize, which: &str, refname: &str) {
     let err = error_of(m, net, s, which, refname);
-    assert!(err < TOL, "{refname}: max abs error {err:.3e} exceeds {TOL:e}");
+    assert!(
+        err < TOL,
+        "{refname}: max abs error {err:.3e} exceeds {TOL:e}"
+    );
 }
 
 fn error_of(m: &Model, net: NetworkChoice, s: usize, which: &str, refname: &str) -> f64 {
@@ -31,7 +43,17 @@ fn error_of(m: &Model, net: NetworkChoice, s: usize, which: &str, refname: &str)
     let ci = npy::read(&data().join("context_images.npy")).unwrap();
     let cl = npy::read(&data().join("context_labels.npy")).unwrap();
     let px = 128 * 128;
-    let logits = m.infer(net, 1, &t.data, &ci.data[..s * px], &cl.data[..s * px], 128, 128).unwrap();
+    let logits = m
+        .infer(
+            net,
+            1,
+            &t.data,
+            &ci.data[..s * px],
+            &cl.data[..s * px],
+            128,
+            128,
+        )
+        .unwrap();
     let (_, want) = npy::read_f64(&data().join(refname)).unwrap();
     let err = max_abs(&logits, &want);
     let scale = want.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
@@ -44,16 +66,33 @@ fn multiverseg_matches_f64_reference() {
     let m = model();
     let errs: Vec<f64> = [(0, "a"), (1, "a"), (3, "b"), (5, "a")]
         .iter()
-        .map(|&(s, which)| error_of(&m, NetworkChoice::MultiverSeg, s, which, &format!("mvs_s{s}{which}_f64.npy")))
+        .map(|&(s, which)| {
+            error_of(
+                &m,
+                NetworkChoice::MultiverSeg,
+                s,
+                which,
+                &format!("mvs_s{s}{which}_f64.npy"),
+            )
+        })
         .collect();
-    assert!(errs.iter().all(|&e| e < TOL), "max abs errors {errs:?} exceed {TOL:e}");
+    assert!(
+        errs.iter().all(|&e| e < TOL),
+        "max abs errors {errs:?} exceed {TOL:e}"
+    );
 }
 
 #[test]
 fn scribbleprompt_unet_matches_f64_reference() {
     let m = model();
     for which in ["a", "b"] {
-        check(&m, NetworkChoice::ScribblePrompt, 0, which, &format!("sp_{which}_f64.npy"));
+        check(
+            &m,
+            NetworkChoice::ScribblePrompt,
+            0,
+            which,
+            &format!("sp_{which}_f64.npy"),
+        );
     }
 }
 
@@ -61,7 +100,9 @@ fn scribbleprompt_unet_matches_f64_reference() {
 fn auto_uses_unet_below_min_context() {
     let m = model();
     let t = npy::read(&data().join("target_a.npy")).unwrap();
-    let auto = m.infer(NetworkChoice::Auto, 1, &t.data, &[], &[], 128, 128).unwrap();
+    let auto = m
+        .infer(NetworkChoice::Auto, 1, &t.data, &[], &[], 128, 128)
+        .unwrap();
     let (_, want) = npy::read_f64(&data().join("sp_a_f64.npy")).unwrap();
     assert!(max_abs(&auto, &want) < TOL);
 }

@@ -8,15 +8,28 @@ use std::path::{Path, PathBuf};
 fn model() -> Model {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small");
     let w = Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap();
-    Model::from_weights(w, &ModelOptions { threads: 2, ..Default::default() })
+    Model::from_weights(
+        w,
+        &ModelOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
 }
 
 fn image(w: usize, h: usize, seed: u32) -> Vec<f32> {
-    (0..w * h).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) >> 16) as f32 / 65536.0).collect()
+    (0..w * h)
+        .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) >> 16) as f32 / 65536.0)
+        .collect()
 }
 
 fn disk(w: usize, h: usize) -> Vec<u8> {
-    (0..w * h).map(|i| (((i % w) as i64 - w as i64 / 2).pow(2) + ((i / w) as i64 - h as i64 / 2).pow(2) < 100) as u8).collect()
+    (0..w * h)
+        .map(|i| {
+            (((i % w) as i64 - w as i64 / 2).pow(2) + ((i / w) as i64 - h as i64 / 2).pow(2) < 100)
+                as u8
+        })
+        .collect()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -29,14 +42,27 @@ fn context_bookkeeping_and_failed_calls_change_nothing() {
     let (w, h) = (37, 29);
     let px = image(w, h, 1);
     let view = ImageView::packed(Pixels::F32(&px), w, h);
-    let a = s.context_add(&view, Window::MinMax, &disk(w, h), w).unwrap();
-    let b = s.context_add(&view, Window::Range(0.0, 0.5), &disk(w, h), w).unwrap();
+    let a = s
+        .context_add(&view, Window::MinMax, &disk(w, h), w)
+        .unwrap();
+    let b = s
+        .context_add(&view, Window::Range(0.0, 0.5), &disk(w, h), w)
+        .unwrap();
     assert_ne!(a, b);
     // Wrong mask size: error, nothing added.
-    assert!(s.context_add(&view, Window::MinMax, &disk(w, h)[..w * h - 1], w).is_err());
+    assert!(s
+        .context_add(&view, Window::MinMax, &disk(w, h)[..w * h - 1], w)
+        .is_err());
     let mut bad = px.clone();
     bad[7] = f32::INFINITY;
-    assert!(s.context_add(&ImageView::packed(Pixels::F32(&bad), w, h), Window::MinMax, &disk(w, h), w).is_err());
+    assert!(s
+        .context_add(
+            &ImageView::packed(Pixels::F32(&bad), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w
+        )
+        .is_err());
     assert_eq!(s.context_ids(), vec![a, b]);
     assert!(s.context_remove(999).is_err());
     s.context_remove(a).unwrap();
@@ -52,21 +78,34 @@ fn predict_undo_commit_and_network_choice() {
     let mut s = Session::new(m.clone());
     let (w, h) = (50, 40);
     let px = image(w, h, 2);
-    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax).unwrap();
+    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+        .unwrap();
     s.add_click(25.0, 20.0, true).unwrap();
     let p1 = s.predict().unwrap();
     assert_eq!(p1.mask().len(), w * h);
     // Empty context -> the UNet: same logits as a raw UNet inference on the same input.
     let mut x = s.network_input().unwrap();
     x[4 * 128 * 128..].iter_mut().for_each(|v| *v = 0.0);
-    let unet = m.infer(multiverseg::NetworkChoice::ScribblePrompt, 1, &x, &[], &[], 128, 128).unwrap();
+    let unet = m
+        .infer(
+            multiverseg::NetworkChoice::ScribblePrompt,
+            1,
+            &x,
+            &[],
+            &[],
+            128,
+            128,
+        )
+        .unwrap();
     assert_eq!(p1.logits, unet);
     // The logits feed channel 4 of the next step; undo restores the state before the prompt.
     s.add_click(5.0, 5.0, false).unwrap();
     assert_eq!(&s.network_input().unwrap()[4 * 128 * 128..], &p1.logits[..]);
     s.undo().unwrap();
     s.undo().unwrap();
-    assert!(s.network_input().unwrap()[4 * 128 * 128..].iter().all(|&v| v == 0.0));
+    assert!(s.network_input().unwrap()[4 * 128 * 128..]
+        .iter()
+        .all(|&v| v == 0.0));
     assert!(s.undo().is_err());
     s.add_click(25.0, 20.0, true).unwrap();
     s.predict().unwrap();
@@ -74,11 +113,22 @@ fn predict_undo_commit_and_network_choice() {
     assert_eq!(s.context_ids(), vec![id]);
     assert!(s.predict().is_err(), "commit clears the target");
     // With one entry and min_context 1, MultiverSegNet runs.
-    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax).unwrap();
+    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+        .unwrap();
     let x = s.network_input().unwrap();
     let p = s.predict().unwrap();
     let e = &s.context()[0];
-    let mvs = m.infer(multiverseg::NetworkChoice::MultiverSeg, 1, &x, &e.image, &e.label, 128, 128).unwrap();
+    let mvs = m
+        .infer(
+            multiverseg::NetworkChoice::MultiverSeg,
+            1,
+            &x,
+            &e.image,
+            &e.label,
+            128,
+            128,
+        )
+        .unwrap();
     assert_eq!(p.logits, mvs);
 }
 
@@ -87,8 +137,20 @@ fn save_load_roundtrip_and_bad_files() {
     let mut s = Session::new(model());
     let (w, h) = (33, 33);
     let px = image(w, h, 3);
-    s.context_add(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax, &disk(w, h), w).unwrap();
-    s.context_add(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax, &disk(w, h), w).unwrap();
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&px), w, h),
+        Window::MinMax,
+        &disk(w, h),
+        w,
+    )
+    .unwrap();
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&px), w, h),
+        Window::MinMax,
+        &disk(w, h),
+        w,
+    )
+    .unwrap();
     let p = tmp("ctx");
     save_context(&s, &p).unwrap();
     let mut t = Session::new(model());
@@ -100,7 +162,14 @@ fn save_load_roundtrip_and_bad_files() {
     assert!(load_context(&mut t, &p).is_err());
     assert_eq!(t.context_count(), 2);
     // New ids continue after loaded ones.
-    let id = t.context_add(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax, &disk(w, h), w).unwrap();
+    let id = t
+        .context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
     assert!(id > *s.context_ids().iter().max().unwrap());
     std::fs::remove_file(&p).ok();
 }

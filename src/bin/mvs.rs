@@ -3,12 +3,19 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use multiverseg::context_io::read_png_gray;
 use multiverseg::graph::{multiverseg_graph, to_onnx_bytes, unet_graph, GraphFlavor};
-use multiverseg::{npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Weights, Window};
+use multiverseg::{
+    npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Weights,
+    Window,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "mvs", version, about = "MultiverSeg: in-context interactive segmentation")]
+#[command(
+    name = "mvs",
+    version,
+    about = "MultiverSeg: in-context interactive segmentation"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -38,7 +45,13 @@ impl Net {
 }
 
 fn opts(b: Backend, threads: usize) -> ModelOptions {
-    ModelOptions { backend: match b { Backend::Auto => BackendKind::Auto, Backend::Cpu => BackendKind::Cpu }, threads }
+    ModelOptions {
+        backend: match b {
+            Backend::Auto => BackendKind::Auto,
+            Backend::Cpu => BackendKind::Cpu,
+        },
+        threads,
+    }
 }
 
 #[derive(Subcommand)]
@@ -126,9 +139,15 @@ enum Cmd {
 }
 
 fn parse_nums(s: &str, n: usize, what: &str) -> Result<Vec<f64>, String> {
-    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| format!("{what}: cannot parse \"{s}\""))?;
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{what}: cannot parse \"{s}\""))?;
     if v.len() != n {
-        return Err(format!("{what}: expected {n} comma-separated numbers, got \"{s}\""));
+        return Err(format!(
+            "{what}: expected {n} comma-separated numbers, got \"{s}\""
+        ));
     }
     Ok(v)
 }
@@ -147,15 +166,29 @@ fn rng_fill(seed: &mut u64, n: usize) -> Vec<f32> {
 fn run(cli: Cli) -> Result<(), String> {
     let e = |e: multiverseg::Error| e.message;
     match cli.cmd {
-        Cmd::Convert { multiverseg, scribbleprompt, out } => {
-            let w = Weights::from_checkpoints(&multiverseg, scribbleprompt.as_deref()).map_err(e)?;
+        Cmd::Convert {
+            multiverseg,
+            scribbleprompt,
+            out,
+        } => {
+            let w =
+                Weights::from_checkpoints(&multiverseg, scribbleprompt.as_deref()).map_err(e)?;
             w.save(&out).map_err(e)?;
             println!("wrote {} ({} tensors)", out.display(), w.tensors.len());
             for (k, v) in &w.metadata {
                 println!("  {k}: {v}");
             }
         }
-        Cmd::Predict { model, image, context_dir, pos, neg, bbox, out, threads } => {
+        Cmd::Predict {
+            model,
+            image,
+            context_dir,
+            pos,
+            neg,
+            bbox,
+            out,
+            threads,
+        } => {
             let m = Model::load_with(&model, &opts(Backend::Auto, threads)).map_err(e)?;
             let mut s = Session::new(m);
             if let Some(d) = context_dir {
@@ -163,7 +196,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("context: {} entries from {}", ids.len(), d.display());
             }
             let (px, w, h) = read_png_gray(&image).map_err(e)?;
-            s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax).map_err(e)?;
+            s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+                .map_err(e)?;
             for (list, positive) in [(&pos, true), (&neg, false)] {
                 for p in list {
                     let v = parse_nums(p, 2, "click")?;
@@ -182,27 +216,60 @@ fn run(cli: Cli) -> Result<(), String> {
                 .save(&out)
                 .map_err(|err| format!("{}: {err}", out.display()))?;
             let fg = p.mask().iter().filter(|&&v| v == 1).count();
-            println!("predicted in {:.0} ms on {}; {} of {} pixels foreground; wrote {}", t.elapsed().as_secs_f64() * 1e3, s.model().backend_name(), fg, w * h, out.display());
+            println!(
+                "predicted in {:.0} ms on {}; {} of {} pixels foreground; wrote {}",
+                t.elapsed().as_secs_f64() * 1e3,
+                s.model().backend_name(),
+                fg,
+                w * h,
+                out.display()
+            );
         }
-        Cmd::Infer { model, target, context_images, context_labels, network, backend, min_context, threads, out } => {
+        Cmd::Infer {
+            model,
+            target,
+            context_images,
+            context_labels,
+            network,
+            backend,
+            min_context,
+            threads,
+            out,
+        } => {
             let m = Model::load_with(&model, &opts(backend, threads)).map_err(e)?;
             let t = npy::read(&target).map_err(e)?;
             if t.shape.len() != 4 || t.shape[1] != 5 {
-                return Err(format!("--target: shape {:?}, expected [B, 5, H, W]", t.shape));
+                return Err(format!(
+                    "--target: shape {:?}, expected [B, 5, H, W]",
+                    t.shape
+                ));
             }
             let (b, h, w) = (t.shape[0], t.shape[2], t.shape[3]);
             let (ci, cl) = match (context_images, context_labels) {
-                (Some(a), Some(c)) => (Some(npy::read(&a).map_err(e)?), Some(npy::read(&c).map_err(e)?)),
+                (Some(a), Some(c)) => (
+                    Some(npy::read(&a).map_err(e)?),
+                    Some(npy::read(&c).map_err(e)?),
+                ),
                 (None, None) => (None, None),
                 _ => return Err("--context-images and --context-labels go together".into()),
             };
             let s = match &ci {
                 Some(x) => {
-                    if x.shape.len() != 5 || x.shape[0] != b || x.shape[2] != 1 || x.shape[3] != h || x.shape[4] != w {
-                        return Err(format!("--context-images: shape {:?}, expected [{b}, S, 1, {h}, {w}]", x.shape));
+                    if x.shape.len() != 5
+                        || x.shape[0] != b
+                        || x.shape[2] != 1
+                        || x.shape[3] != h
+                        || x.shape[4] != w
+                    {
+                        return Err(format!(
+                            "--context-images: shape {:?}, expected [{b}, S, 1, {h}, {w}]",
+                            x.shape
+                        ));
                     }
                     if cl.as_ref().unwrap().shape != x.shape {
-                        return Err("--context-labels must have the shape of --context-images".into());
+                        return Err(
+                            "--context-labels must have the shape of --context-images".into()
+                        );
                     }
                     x.shape[1]
                 }
@@ -213,43 +280,91 @@ fn run(cli: Cli) -> Result<(), String> {
             for i in 0..b {
                 let tt = &t.data[i * 5 * px..(i + 1) * 5 * px];
                 let (a, c) = match (&ci, &cl) {
-                    (Some(a), Some(c)) => (&a.data[i * s * px..(i + 1) * s * px], &c.data[i * s * px..(i + 1) * s * px]),
+                    (Some(a), Some(c)) => (
+                        &a.data[i * s * px..(i + 1) * s * px],
+                        &c.data[i * s * px..(i + 1) * s * px],
+                    ),
                     _ => (&[][..], &[][..]),
                 };
-                logits.extend(m.infer(network.choice(), min_context, tt, a, c, h, w).map_err(e)?);
+                logits.extend(
+                    m.infer(network.choice(), min_context, tt, a, c, h, w)
+                        .map_err(e)?,
+                );
             }
             npy::write(&out, &[b, 1, h, w], &logits).map_err(e)?;
             println!("wrote {} [{b}, 1, {h}, {w}]", out.display());
         }
-        Cmd::ExportOnnx { model, network, out } => {
+        Cmd::ExportOnnx {
+            model,
+            network,
+            out,
+        } => {
             let w = Weights::load(&model).map_err(e)?;
             let proto = match network {
-                Net::Scribbleprompt => unet_graph(&w, w.unet.as_ref().ok_or("the model has no ScribblePrompt-UNet")?, 128, 128),
-                _ => multiverseg_graph(&w, w.multiverseg.as_ref().ok_or("the model has no MultiverSegNet")?, 128, 128, GraphFlavor::Standard),
+                Net::Scribbleprompt => unet_graph(
+                    &w,
+                    w.unet
+                        .as_ref()
+                        .ok_or("the model has no ScribblePrompt-UNet")?,
+                    128,
+                    128,
+                ),
+                _ => multiverseg_graph(
+                    &w,
+                    w.multiverseg
+                        .as_ref()
+                        .ok_or("the model has no MultiverSegNet")?,
+                    128,
+                    128,
+                    GraphFlavor::Standard,
+                ),
             };
-            std::fs::write(&out, to_onnx_bytes(&proto)).map_err(|err| format!("{}: {err}", out.display()))?;
+            std::fs::write(&out, to_onnx_bytes(&proto))
+                .map_err(|err| format!("{}: {err}", out.display()))?;
             println!("wrote {}", out.display());
         }
-        Cmd::Bench { model, backend, network, context, runs, threads, size } => {
+        Cmd::Bench {
+            model,
+            backend,
+            network,
+            context,
+            runs,
+            threads,
+            size,
+        } => {
             let m = Model::load_with(&model, &opts(backend, threads)).map_err(e)?;
-            let sizes: Vec<usize> = context.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>().map_err(|_| "--context: comma-separated integers")?;
+            let sizes: Vec<usize> = context
+                .split(',')
+                .map(|x| x.trim().parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| "--context: comma-separated integers")?;
             let px = size * size;
             let mut seed = 0x9e3779b97f4a7c15u64;
             for s in sizes {
                 let t = rng_fill(&mut seed, 5 * px);
                 let ci = rng_fill(&mut seed, s * px);
-                let cl: Vec<f32> = rng_fill(&mut seed, s * px).into_iter().map(|v| (v > 0.5) as u8 as f32).collect();
+                let cl: Vec<f32> = rng_fill(&mut seed, s * px)
+                    .into_iter()
+                    .map(|v| (v > 0.5) as u8 as f32)
+                    .collect();
                 let t0 = Instant::now();
-                m.infer(network.choice(), 1, &t, &ci, &cl, size, size).map_err(e)?; // warm-up (builds the plan)
+                m.infer(network.choice(), 1, &t, &ci, &cl, size, size)
+                    .map_err(e)?; // warm-up (builds the plan)
                 let warm = t0.elapsed().as_secs_f64() * 1e3;
                 let mut times = Vec::new();
                 for _ in 0..runs.max(1) {
                     let t0 = Instant::now();
-                    m.infer(network.choice(), 1, &t, &ci, &cl, size, size).map_err(e)?;
+                    m.infer(network.choice(), 1, &t, &ci, &cl, size, size)
+                        .map_err(e)?;
                     times.push(t0.elapsed().as_secs_f64() * 1e3);
                 }
                 times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                let gflop = m.weights().multiverseg.as_ref().map(|a| a.flops(size, size, s.max(1)) / 1e9).unwrap_or(0.0);
+                let gflop = m
+                    .weights()
+                    .multiverseg
+                    .as_ref()
+                    .map(|a| a.flops(size, size, s.max(1)) / 1e9)
+                    .unwrap_or(0.0);
                 println!(
                     "backend={} network={} S={s} size={size} runs={} median_ms={:.1} min_ms={:.1} first_ms={:.1} conv_gflop={:.1}",
                     m.backend_name().replace(' ', "_"),

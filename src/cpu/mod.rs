@@ -13,7 +13,9 @@ mod group_norm;
 pub use group_norm::OP_TYPE as GROUP_NORM_OP;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_onnx::tract_core::internal::tract_linalg::multithread::{
+    multithread_tract_scope, Executor,
+};
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -28,23 +30,51 @@ pub struct CpuBackend {
 impl CpuBackend {
     /// A backend using `threads` threads for matrix products (0 = all cores).
     pub fn new(weights: Arc<Weights>, threads: usize) -> Self {
-        let threads = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
-        let executor = if threads > 1 { Executor::multithread_with_name(threads, "mvs-cpu") } else { Executor::SingleThread };
-        CpuBackend { weights, plans: Mutex::new(HashMap::new()), executor, threads }
+        let threads = if threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            threads
+        };
+        let executor = if threads > 1 {
+            Executor::multithread_with_name(threads, "mvs-cpu")
+        } else {
+            Executor::SingleThread
+        };
+        CpuBackend {
+            weights,
+            plans: Mutex::new(HashMap::new()),
+            executor,
+            threads,
+        }
     }
 
     fn plan(&self, net: Network, h: usize, w: usize) -> Result<Plan> {
-        if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&(net, h, w)) {
+        if let Some(p) = self
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(net, h, w))
+        {
             return Ok(p.clone());
         }
         // Built outside the lock: optimizing takes seconds and other sizes may be in use.
         let proto = match net {
             Network::MultiverSeg => {
-                let arch = self.weights.multiverseg.as_ref().ok_or_else(|| Error::state("the model has no MultiverSegNet"))?;
+                let arch = self
+                    .weights
+                    .multiverseg
+                    .as_ref()
+                    .ok_or_else(|| Error::state("the model has no MultiverSegNet"))?;
                 multiverseg_graph(&self.weights, arch, h, w, GraphFlavor::Tract)
             }
             Network::ScribblePrompt => {
-                let arch = self.weights.unet.as_ref().ok_or_else(|| Error::state("the model has no ScribblePrompt-UNet"))?;
+                let arch = self
+                    .weights
+                    .unet
+                    .as_ref()
+                    .ok_or_else(|| Error::state("the model has no ScribblePrompt-UNet"))?;
                 unet_graph(&self.weights, arch, h, w)
             }
         };
@@ -52,15 +82,27 @@ impl CpuBackend {
             .model_for_proto_model(&proto)
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
-            .map_err(|e| Error::backend(format!("building the CPU plan for {net:?} at {h}x{w}: {e:#}")))?;
-        self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert((net, h, w), plan.clone());
+            .map_err(|e| {
+                Error::backend(format!(
+                    "building the CPU plan for {net:?} at {h}x{w}: {e:#}"
+                ))
+            })?;
+        self.plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((net, h, w), plan.clone());
         Ok(plan)
     }
 
     fn run(&self, plan: &Plan, inputs: TVec<TValue>) -> Result<Vec<f32>> {
         let out = multithread_tract_scope(self.executor.clone(), || plan.run(inputs))
             .map_err(|e| Error::backend(format!("CPU inference failed: {e:#}")))?;
-        let v = out[0].to_plain_array_view::<f32>().map_err(|e| Error::backend(format!("{e}")))?.iter().copied().collect();
+        let v = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| Error::backend(format!("{e}")))?
+            .iter()
+            .copied()
+            .collect();
         Ok(v)
     }
 }
@@ -73,7 +115,9 @@ fn tensor(shape: &[usize], data: &[f32]) -> Result<TValue> {
 
 fn check_dims(h: usize, w: usize) -> Result<()> {
     if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
-        return Err(Error::arg(format!("network input size {h}x{w} must be a positive multiple of 16")));
+        return Err(Error::arg(format!(
+            "network input size {h}x{w} must be a positive multiple of 16"
+        )));
     }
     Ok(())
 }
@@ -83,13 +127,27 @@ impl Backend for CpuBackend {
         format!("cpu (tract, {} threads)", self.threads)
     }
 
-    fn multiverseg(&self, target: &[f32], ci: &[f32], cl: &[f32], s: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+    fn multiverseg(
+        &self,
+        target: &[f32],
+        ci: &[f32],
+        cl: &[f32],
+        s: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
         check_dims(h, w)?;
         if s == 0 {
-            return Err(Error::arg("context size must be >= 1 (use the 0.5 dummy entry for none)"));
+            return Err(Error::arg(
+                "context size must be >= 1 (use the 0.5 dummy entry for none)",
+            ));
         }
         let plan = self.plan(Network::MultiverSeg, h, w)?;
-        let inputs = tvec![tensor(&[1, 5, h, w], target)?, tensor(&[1, s, 1, h, w], ci)?, tensor(&[1, s, 1, h, w], cl)?];
+        let inputs = tvec![
+            tensor(&[1, 5, h, w], target)?,
+            tensor(&[1, s, 1, h, w], ci)?,
+            tensor(&[1, s, 1, h, w], cl)?
+        ];
         self.run(&plan, inputs)
     }
 

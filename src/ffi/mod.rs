@@ -20,8 +20,8 @@ use crate::session::Session;
 use crate::Error;
 use std::ffi::{c_char, c_int};
 use std::path::PathBuf;
-use util::{guard, out_ptr, path_arg};
 pub use util::mvs_last_error_message;
+use util::{guard, out_ptr, path_arg};
 
 /// Status codes returned by every fallible function.
 #[repr(C)]
@@ -101,12 +101,20 @@ pub struct MvsSession(Session);
 unsafe fn image_view<'a>(img: *const MvsImage) -> Result<(ImageView<'a>, Window), Error> {
     let img = unsafe { img.as_ref() }.ok_or_else(|| Error::arg("image: null pointer"))?;
     let (w, h) = (img.width as usize, img.height as usize);
-    let stride = if img.stride == 0 { w } else { img.stride as usize };
+    let stride = if img.stride == 0 {
+        w
+    } else {
+        img.stride as usize
+    };
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(Error::arg(format!("image: size {w}x{h} must be within 1..={MAX_SIDE}")));
+        return Err(Error::arg(format!(
+            "image: size {w}x{h} must be within 1..={MAX_SIDE}"
+        )));
     }
     if stride < w {
-        return Err(Error::arg(format!("image: stride {stride} is smaller than width {w}")));
+        return Err(Error::arg(format!(
+            "image: stride {stride} is smaller than width {w}"
+        )));
     }
     if stride > 4 * MAX_SIDE {
         return Err(Error::arg(format!("image: stride {stride} is too large")));
@@ -118,35 +126,70 @@ unsafe fn image_view<'a>(img: *const MvsImage) -> Result<(ImageView<'a>, Window)
     // SAFETY: the caller guarantees `data` holds n pixels of `pixel_type` (documented contract).
     let pixels = unsafe {
         match img.pixel_type {
-            t if t == MvsPixelType::MVS_PIXEL_U8 as u32 => Pixels::U8(std::slice::from_raw_parts(img.data as *const u8, n)),
-            t if t == MvsPixelType::MVS_PIXEL_U16 as u32 => Pixels::U16(std::slice::from_raw_parts(img.data as *const u16, n)),
-            t if t == MvsPixelType::MVS_PIXEL_I16 as u32 => Pixels::I16(std::slice::from_raw_parts(img.data as *const i16, n)),
-            t if t == MvsPixelType::MVS_PIXEL_F32 as u32 => Pixels::F32(std::slice::from_raw_parts(img.data as *const f32, n)),
+            t if t == MvsPixelType::MVS_PIXEL_U8 as u32 => {
+                Pixels::U8(std::slice::from_raw_parts(img.data as *const u8, n))
+            }
+            t if t == MvsPixelType::MVS_PIXEL_U16 as u32 => {
+                Pixels::U16(std::slice::from_raw_parts(img.data as *const u16, n))
+            }
+            t if t == MvsPixelType::MVS_PIXEL_I16 as u32 => {
+                Pixels::I16(std::slice::from_raw_parts(img.data as *const i16, n))
+            }
+            t if t == MvsPixelType::MVS_PIXEL_F32 as u32 => {
+                Pixels::F32(std::slice::from_raw_parts(img.data as *const f32, n))
+            }
             t => return Err(Error::arg(format!("image: unknown pixel_type {t}"))),
         }
     };
-    let window = if img.use_window != 0 { Window::Range(img.window_lo, img.window_hi) } else { Window::MinMax };
-    Ok((ImageView { pixels, width: w, height: h, stride }, window))
+    let window = if img.use_window != 0 {
+        Window::Range(img.window_lo, img.window_hi)
+    } else {
+        Window::MinMax
+    };
+    Ok((
+        ImageView {
+            pixels,
+            width: w,
+            height: h,
+            stride,
+        },
+        window,
+    ))
 }
 
-unsafe fn mask_slice<'a>(mask: *const u8, stride: u32, w: usize, h: usize, name: &str) -> Result<(&'a [u8], usize), Error> {
+unsafe fn mask_slice<'a>(
+    mask: *const u8,
+    stride: u32,
+    w: usize,
+    h: usize,
+    name: &str,
+) -> Result<(&'a [u8], usize), Error> {
     if mask.is_null() {
         return Err(Error::arg(format!("{name}: null pointer")));
     }
     let stride = if stride == 0 { w } else { stride as usize };
     if stride < w || stride > 4 * MAX_SIDE {
-        return Err(Error::arg(format!("{name}: stride {stride} is invalid for width {w}")));
+        return Err(Error::arg(format!(
+            "{name}: stride {stride} is invalid for width {w}"
+        )));
     }
     // SAFETY: the caller guarantees the mask covers the image (documented contract).
-    Ok((unsafe { std::slice::from_raw_parts(mask, (h - 1) * stride + w) }, stride))
+    Ok((
+        unsafe { std::slice::from_raw_parts(mask, (h - 1) * stride + w) },
+        stride,
+    ))
 }
 
 unsafe fn session_mut<'a>(s: *mut MvsSession) -> Result<&'a mut Session, Error> {
-    unsafe { s.as_mut() }.map(|s| &mut s.0).ok_or_else(|| Error::arg("session: null handle"))
+    unsafe { s.as_mut() }
+        .map(|s| &mut s.0)
+        .ok_or_else(|| Error::arg("session: null handle"))
 }
 
 unsafe fn session_ref<'a>(s: *const MvsSession) -> Result<&'a Session, Error> {
-    unsafe { s.as_ref() }.map(|s| &s.0).ok_or_else(|| Error::arg("session: null handle"))
+    unsafe { s.as_ref() }
+        .map(|s| &s.0)
+        .ok_or_else(|| Error::arg("session: null handle"))
 }
 
 /// The library version as a static NUL-terminated string (e.g. "0.1.0").
@@ -158,7 +201,12 @@ pub extern "C" fn mvs_version() -> *const c_char {
 /// Loads a weights file. `backend` is one of the MvsBackend values; `threads` = 0 uses all
 /// cores. On success `*out` owns a new model; free it with mvs_model_free.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_model_load(path: *const c_char, backend: u32, threads: u32, out: *mut *mut MvsModel) -> MvsStatus {
+pub unsafe extern "C" fn mvs_model_load(
+    path: *const c_char,
+    backend: u32,
+    threads: u32,
+    out: *mut *mut MvsModel,
+) -> MvsStatus {
     guard(|| {
         let out = unsafe { out_ptr(out, "out")? };
         let path = unsafe { path_arg(path, "path")? };
@@ -167,7 +215,13 @@ pub unsafe extern "C" fn mvs_model_load(path: *const c_char, backend: u32, threa
             b if b == MvsBackend::MVS_BACKEND_CPU as u32 => BackendKind::Cpu,
             b => return Err(Error::arg(format!("backend: unknown value {b}"))),
         };
-        let m = Model::load_with(&path, &ModelOptions { backend: kind, threads: threads as usize })?;
+        let m = Model::load_with(
+            &path,
+            &ModelOptions {
+                backend: kind,
+                threads: threads as usize,
+            },
+        )?;
         *out = Box::into_raw(Box::new(MvsModel(m)));
         Ok(())
     })
@@ -177,13 +231,18 @@ pub unsafe extern "C" fn mvs_model_load(path: *const c_char, backend: u32, threa
 #[no_mangle]
 pub unsafe extern "C" fn mvs_model_free(model: *mut MvsModel) {
     if !model.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(unsafe { Box::from_raw(model) })));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(model) })
+        }));
     }
 }
 
 /// Creates a session on `model`. On success `*out` owns a new session.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_create(model: *const MvsModel, out: *mut *mut MvsSession) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_create(
+    model: *const MvsModel,
+    out: *mut *mut MvsSession,
+) -> MvsStatus {
     guard(|| {
         let out = unsafe { out_ptr(out, "out")? };
         let m = unsafe { model.as_ref() }.ok_or_else(|| Error::arg("model: null handle"))?;
@@ -196,13 +255,18 @@ pub unsafe extern "C" fn mvs_session_create(model: *const MvsModel, out: *mut *m
 #[no_mangle]
 pub unsafe extern "C" fn mvs_session_free(session: *mut MvsSession) {
     if !session.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(unsafe { Box::from_raw(session) })));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(session) })
+        }));
     }
 }
 
 /// Uses ScribblePrompt-UNet while the context has fewer than `n` entries (default 1).
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_set_min_context(session: *mut MvsSession, n: u32) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_set_min_context(
+    session: *mut MvsSession,
+    n: u32,
+) -> MvsStatus {
     guard(|| {
         unsafe { session_mut(session)? }.set_min_context(n as usize);
         Ok(())
@@ -213,7 +277,13 @@ pub unsafe extern "C" fn mvs_session_set_min_context(session: *mut MvsSession, n
 /// image, row stride `mask_stride` bytes or 0 for width) to the context. `*out_id` (may be
 /// null) receives the new entry's id.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_add(session: *mut MvsSession, image: *const MvsImage, mask: *const u8, mask_stride: u32, out_id: *mut u64) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_context_add(
+    session: *mut MvsSession,
+    image: *const MvsImage,
+    mask: *const u8,
+    mask_stride: u32,
+    out_id: *mut u64,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
         let (view, window) = unsafe { image_view(image)? };
@@ -228,13 +298,19 @@ pub unsafe extern "C" fn mvs_session_context_add(session: *mut MvsSession, image
 
 /// Removes the context entry `id` (MVS_ERR_NOT_FOUND if there is none).
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_remove(session: *mut MvsSession, id: u64) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_context_remove(
+    session: *mut MvsSession,
+    id: u64,
+) -> MvsStatus {
     guard(|| unsafe { session_mut(session)? }.context_remove(id))
 }
 
 /// Writes the number of context entries to `*out`.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_count(session: *const MvsSession, out: *mut usize) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_context_count(
+    session: *const MvsSession,
+    out: *mut usize,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_ref(session)? };
         *unsafe { out_ptr(out, "out")? } = s.context_count();
@@ -245,7 +321,12 @@ pub unsafe extern "C" fn mvs_session_context_count(session: *const MvsSession, o
 /// Writes up to `capacity` context ids (insertion order) to `ids` and the total count to
 /// `*out_count`. `ids` may be null when `capacity` is 0 (to query the count).
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_list(session: *const MvsSession, ids: *mut u64, capacity: usize, out_count: *mut usize) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_context_list(
+    session: *const MvsSession,
+    ids: *mut u64,
+    capacity: usize,
+    out_count: *mut usize,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_ref(session)? };
         let out_count = unsafe { out_ptr(out_count, "out_count")? };
@@ -274,13 +355,23 @@ pub unsafe extern "C" fn mvs_session_context_clear(session: *mut MvsSession) -> 
 
 /// Saves the context set to a versioned file.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_save(session: *const MvsSession, path: *const c_char) -> MvsStatus {
-    guard(|| context_io::save_context(unsafe { session_ref(session)? }, &unsafe { path_arg(path, "path")? }))
+pub unsafe extern "C" fn mvs_session_context_save(
+    session: *const MvsSession,
+    path: *const c_char,
+) -> MvsStatus {
+    guard(|| {
+        context_io::save_context(unsafe { session_ref(session)? }, &unsafe {
+            path_arg(path, "path")?
+        })
+    })
 }
 
 /// Replaces the context set with one saved by mvs_session_context_save.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_load(session: *mut MvsSession, path: *const c_char) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_context_load(
+    session: *mut MvsSession,
+    path: *const c_char,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
         context_io::load_context(s, &unsafe { path_arg(path, "path")? })
@@ -290,7 +381,11 @@ pub unsafe extern "C" fn mvs_session_context_load(session: *mut MvsSession, path
 /// Adds every image_N.png / mask_N.png pair of a folder (as SlicerMultiverSeg writes them);
 /// `*out_added` (may be null) receives how many were added. All or nothing.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_context_import_folder(session: *mut MvsSession, dir: *const c_char, out_added: *mut usize) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_context_import_folder(
+    session: *mut MvsSession,
+    dir: *const c_char,
+    out_added: *mut usize,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
         let dir: PathBuf = unsafe { path_arg(dir, "dir")? };
@@ -304,7 +399,10 @@ pub unsafe extern "C" fn mvs_session_context_import_folder(session: *mut MvsSess
 
 /// Sets the image to segment; clears the prompts and the previous prediction.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_set_image(session: *mut MvsSession, image: *const MvsImage) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_set_image(
+    session: *mut MvsSession,
+    image: *const MvsImage,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
         let (view, window) = unsafe { image_view(image)? };
@@ -314,23 +412,41 @@ pub unsafe extern "C" fn mvs_session_set_image(session: *mut MvsSession, image: 
 
 /// Adds a click at (x, y) in image pixels; `positive` non-zero = foreground.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_add_click(session: *mut MvsSession, x: f64, y: f64, positive: c_int) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_add_click(
+    session: *mut MvsSession,
+    x: f64,
+    y: f64,
+    positive: c_int,
+) -> MvsStatus {
     guard(|| unsafe { session_mut(session)? }.add_click(x, y, positive != 0))
 }
 
 /// Adds a box with corners (x0, y0) and (x1, y1) in image pixels (corners may lie on the far edges).
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_add_box(session: *mut MvsSession, x0: f64, y0: f64, x1: f64, y1: f64) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_add_box(
+    session: *mut MvsSession,
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+) -> MvsStatus {
     guard(|| unsafe { session_mut(session)? }.add_box(x0, y0, x1, y1))
 }
 
 /// Adds a scribble given as a brush mask of the image's size (uint8, nonzero = painted,
 /// row stride `stride` bytes or 0 for width).
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_add_scribble(session: *mut MvsSession, mask: *const u8, stride: u32, positive: c_int) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_add_scribble(
+    session: *mut MvsSession,
+    mask: *const u8,
+    stride: u32,
+    positive: c_int,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
-        let (w, h) = s.target_size().ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))?;
+        let (w, h) = s
+            .target_size()
+            .ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))?;
         let (m, st) = unsafe { mask_slice(mask, stride, w, h, "mask")? };
         s.add_scribble_mask(m, st, positive != 0)
     })
@@ -339,14 +455,22 @@ pub unsafe extern "C" fn mvs_session_add_scribble(session: *mut MvsSession, mask
 /// Adds a scribble as a polyline of `n_points` points (`xy` = x0, y0, x1, y1, ... in image
 /// pixels) painted with a round brush of `radius` pixels.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_add_scribble_polyline(session: *mut MvsSession, xy: *const f64, n_points: usize, radius: f64, positive: c_int) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_add_scribble_polyline(
+    session: *mut MvsSession,
+    xy: *const f64,
+    n_points: usize,
+    radius: f64,
+    positive: c_int,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
         if xy.is_null() {
             return Err(Error::arg("xy: null pointer"));
         }
         if n_points == 0 || n_points > 1 << 20 {
-            return Err(Error::arg(format!("n_points: {n_points} must be within 1..=1048576")));
+            return Err(Error::arg(format!(
+                "n_points: {n_points} must be within 1..=1048576"
+            )));
         }
         // SAFETY: the caller provides 2 * n_points doubles.
         let v = unsafe { std::slice::from_raw_parts(xy, 2 * n_points) };
@@ -374,12 +498,22 @@ pub unsafe extern "C" fn mvs_session_clear_prompts(session: *mut MvsSession) -> 
 /// to `probabilities` (float in [0,1]) and/or `mask` (uint8 0/1); either may be null.
 /// `len` is the capacity of each non-null buffer in elements and must be >= width*height.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_predict(session: *mut MvsSession, probabilities: *mut f32, mask: *mut u8, len: usize) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_predict(
+    session: *mut MvsSession,
+    probabilities: *mut f32,
+    mask: *mut u8,
+    len: usize,
+) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
-        let (w, h) = s.target_size().ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))?;
+        let (w, h) = s
+            .target_size()
+            .ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))?;
         if (!probabilities.is_null() || !mask.is_null()) && len < w * h {
-            return Err(Error::arg(format!("len: {len} is smaller than the image's {w}x{h} = {} pixels", w * h)));
+            return Err(Error::arg(format!(
+                "len: {len} is smaller than the image's {w}x{h} = {} pixels",
+                w * h
+            )));
         }
         let p = s.predict()?;
         if !probabilities.is_null() {
@@ -398,7 +532,10 @@ pub unsafe extern "C" fn mvs_session_predict(session: *mut MvsSession, probabili
 /// Adds the current image with its binarized last prediction to the context, then clears
 /// the image and prompts. `*out_id` (may be null) receives the new id.
 #[no_mangle]
-pub unsafe extern "C" fn mvs_session_commit(session: *mut MvsSession, out_id: *mut u64) -> MvsStatus {
+pub unsafe extern "C" fn mvs_session_commit(
+    session: *mut MvsSession,
+    out_id: *mut u64,
+) -> MvsStatus {
     guard(|| {
         let id = unsafe { session_mut(session)? }.commit()?;
         if let Some(o) = unsafe { out_id.as_mut() } {

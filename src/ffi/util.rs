@@ -46,8 +46,14 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), Error>) -> MvsStatus {
             status(e.kind)
         }
         Err(p) => {
-            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
-            set_error(&format!("internal error (panic caught at the C boundary): {what}"));
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            set_error(&format!(
+                "internal error (panic caught at the C boundary): {what}"
+            ));
             MvsStatus::MVS_ERR_INTERNAL
         }
     }
@@ -63,7 +69,9 @@ pub(crate) unsafe fn path_arg(p: *const c_char, name: &str) -> Result<PathBuf, E
     if p.is_null() {
         return Err(Error::arg(format!("{name}: null pointer")));
     }
-    let s = unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| Error::arg(format!("{name}: not valid UTF-8")))?;
+    let s = unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Error::arg(format!("{name}: not valid UTF-8")))?;
     if s.is_empty() {
         return Err(Error::arg(format!("{name}: empty path")));
     }
