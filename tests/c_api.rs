@@ -13,6 +13,21 @@ fn lib_dir() -> PathBuf {
 fn build(tmp: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = lib_dir();
+    // `cargo test` builds the library only as an rlib, so on a clean checkout the cdylib is
+    // missing; build it with the same profile and target directory as this test binary.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--lib", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(lib.parent().unwrap());
+    if lib.file_name().and_then(|n| n.to_str()) == Some("release") {
+        cmd.arg("--release");
+    }
+    assert!(
+        cmd.status().expect("running cargo").success(),
+        "building the cdylib failed"
+    );
     assert!(
         lib.join("libmultiverseg.so").exists(),
         "libmultiverseg.so not found in {}",
