@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod context_io;
 pub mod cpu;
 pub mod error;
+pub mod eval;
 pub mod ffi;
 pub mod graph;
 pub mod model;
@@ -20,6 +21,7 @@ pub mod pickle;
 pub mod preprocess;
 pub mod prompts;
 pub mod session;
+pub mod simulate;
 pub mod tensor;
 pub mod weights;
 

@@ -1,4 +1,7 @@
-//! `mvs`: convert checkpoints, segment PNGs, run raw tensors, export ONNX, benchmark.
+//! `mvs`: convert checkpoints, segment PNGs, run raw tensors, export ONNX, benchmark,
+//! evaluate.
+
+mod eval;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use multiverseg::context_io::read_png_gray;
@@ -26,6 +29,12 @@ enum Net {
     Auto,
     Multiverseg,
     Scribbleprompt,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProtocolArg {
+    Clicks,
+    Scribbles,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,6 +124,42 @@ enum Cmd {
         model: PathBuf,
         #[arg(long, value_enum)]
         network: Net,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// The evaluation protocol: simulated users on task folders (images/, masks/); writes
+    /// results.csv, plots, and with --all a summary.md.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// One task folder (images/<id>.png, masks/<id>.png).
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        task: Option<PathBuf>,
+        /// Run every task folder directly under this folder.
+        #[arg(long)]
+        all: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "clicks")]
+        protocol: ProtocolArg,
+        /// Images segmented after the one that seeds the context.
+        #[arg(long, default_value_t = 18)]
+        n: usize,
+        /// Number of seeds (0..K-1); each gives its own image order.
+        #[arg(long, default_value_t = 1)]
+        seeds: u64,
+        /// Keep only the most recent k context entries.
+        #[arg(long)]
+        context_cap: Option<usize>,
+        /// Interactions allowed per image (default: 20 clicks or 10 scribble steps).
+        #[arg(long)]
+        max_interactions: Option<usize>,
+        /// Instead of the interactive experiment: Dice with no prompts vs context size.
+        #[arg(long)]
+        in_context: bool,
+        /// Context sizes for --in-context, comma-separated.
+        #[arg(long, default_value = "1,2,4,8,16")]
+        k: String,
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         #[arg(short, long)]
         out: PathBuf,
     },
@@ -322,6 +367,63 @@ fn run(cli: Cli) -> Result<(), String> {
             std::fs::write(&out, to_onnx_bytes(&proto))
                 .map_err(|err| format!("{}: {err}", out.display()))?;
             println!("wrote {}", out.display());
+        }
+        Cmd::Eval {
+            model,
+            task,
+            all,
+            protocol,
+            n,
+            seeds,
+            context_cap,
+            max_interactions,
+            in_context,
+            k,
+            threads,
+            out,
+        } => {
+            if seeds == 0 {
+                return Err("--seeds must be at least 1".into());
+            }
+            if n == 0 {
+                return Err("--n must be at least 1".into());
+            }
+            let m = Model::load_with(&model, &opts(Backend::Auto, threads)).map_err(e)?;
+            let (tasks, is_all) = match (task, all) {
+                (Some(t), None) => (vec![t], false),
+                (None, Some(d)) => (multiverseg::eval::task_dirs(&d).map_err(e)?, true),
+                _ => return Err("give exactly one of --task and --all".into()),
+            };
+            let in_context = if in_context {
+                let ks: Vec<usize> = k
+                    .split(',')
+                    .map(|x| x.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        format!("--k: cannot parse \"{k}\" as comma-separated integers")
+                    })?;
+                if ks.is_empty() || ks.contains(&0) {
+                    return Err("--k: context sizes must be at least 1".into());
+                }
+                Some(ks)
+            } else {
+                None
+            };
+            eval::run(eval::EvalArgs {
+                model: m,
+                tasks,
+                all: is_all,
+                protocol: match protocol {
+                    ProtocolArg::Clicks => multiverseg::simulate::Protocol::Clicks,
+                    ProtocolArg::Scribbles => multiverseg::simulate::Protocol::Scribbles,
+                },
+                n,
+                seeds,
+                context_cap,
+                max_interactions,
+                in_context,
+                out,
+            })?;
         }
         Cmd::Bench {
             model,

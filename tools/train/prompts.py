@@ -1,0 +1,240 @@
+"""Batched simulation of user prompts (clicks, boxes, scribbles), on any device.
+
+Prompt maps follow DESIGN.md section 3 (the network's target channels 1..3):
+  box  -> channel 1, a filled rectangle;
+  pos  -> channel 2 (clicks set one pixel to 1 and clear it in channel 3,
+          scribbles are added and clamped to [0, 1]);
+  neg  -> channel 3 (symmetric).
+All functions take masks [N,1,H,W] in {0,1} and return / update prompt tensors
+[N,3,H,W] (box, pos, neg).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from data import bern, dilate, urand
+
+
+def dist_map(mask, iters=None):
+    """Approximate (chessboard) distance to the region's edge, capped at iters
+    (default a quarter of the image side).
+
+    The image border does not count as an edge (like scipy's distance transform
+    of the mask inside the array). A fixed number of steps (no data-dependent
+    early exit) keeps the GPU queue free of synchronisations.
+    """
+    if iters is None:
+        iters = max(4, mask.shape[-1] // 4)
+    d = torch.zeros_like(mask)
+    m = mask
+    for _ in range(iters):
+        d = d + m
+        m = -F.max_pool2d(-m, 3, 1, 1)
+    return d
+
+
+def _sample_pixels(weight, valid=None):
+    """One pixel per item drawn with probability ~ weight [N,1,H,W].
+
+    Returns flat indices [N] and a validity mask [N] (False where weight is all 0).
+    """
+    n = weight.shape[0]
+    w = weight.reshape(n, -1).float()
+    tot = w.sum(1)
+    ok = tot > 0
+    if valid is not None:
+        ok = ok & valid
+    w = torch.where(ok[:, None], w, torch.ones_like(w))
+    idx = torch.multinomial(w, 1).squeeze(1)
+    return idx, ok
+
+
+def _click_weights(region, d):
+    """Mix of uniform-in-region clicks and clicks near the region's center."""
+    n = region.shape[0]
+    dev = region.device
+    mode = torch.randint(0, 3, (n,), device=dev)[:, None, None, None]
+    w = torch.where(mode == 0, region, torch.where(mode == 1, d, d ** 4))
+    return w * region
+
+
+def add_click(prompts, region, d, positive, active):
+    """Adds one click inside region (where active) to prompts [N,3,H,W] in place."""
+    n, _, h, w = region.shape
+    idx, ok = _sample_pixels(_click_weights(region, d), active)
+    on = torch.zeros(n, h * w, device=region.device, dtype=prompts.dtype)
+    on.scatter_(1, idx[:, None], ok[:, None].to(prompts.dtype))
+    on = on.view(n, 1, h, w)
+    pos, neg = prompts[:, 1:2], prompts[:, 2:3]
+    if positive is True or positive is False:
+        positive = torch.full((n,), bool(positive), device=region.device)
+    pm = positive[:, None, None, None]
+    prompts[:, 1:2] = torch.where(pm, torch.maximum(pos, on), pos * (1 - on))
+    prompts[:, 2:3] = torch.where(pm, neg * (1 - on), torch.maximum(neg, on))
+
+
+def _curve(start_idx, n_pts, h, w, dev):
+    """Smooth random curves from flat start indices: [N, n_pts] flat pixel indices."""
+    n = start_idx.shape[0]
+    y0 = (start_idx // w).float()
+    x0 = (start_idx % w).float()
+    theta0 = urand(n, 0, 2 * math.pi, dev)
+    curv = urand(n, -0.15, 0.15, dev)
+    dth = 0.15 * torch.randn(n, n_pts, device=dev)
+    dth = F.avg_pool1d(dth[:, None], 9, 1, 4, count_include_pad=False)[:, 0]
+    th = theta0[:, None] + torch.cumsum(dth + curv[:, None], 1)
+    # walk in both directions from the start point (a stroke through the start)
+    half = n_pts // 2
+    sgn = torch.ones(n, n_pts, device=dev)
+    sgn[:, half:] = -1
+    step = torch.cat([torch.cos(th) * sgn, torch.sin(th) * sgn], 0).view(2, n, n_pts)
+    fw = torch.cumsum(step[:, :, :half], 2)
+    bw = torch.cumsum(step[:, :, half:], 2)
+    xs = torch.cat([x0[:, None] + fw[0], x0[:, None] + bw[0]], 1).round().clamp(0, w - 1).long()
+    ys = torch.cat([y0[:, None] + fw[1], y0[:, None] + bw[1]], 1).round().clamp(0, h - 1).long()
+    return ys * w + xs
+
+
+def scribble(region, d, active):
+    """One scribble inside region (a float map [N,1,H,W], zero where inactive).
+
+    Two kinds, chosen per item: a smooth random stroke through an interior point,
+    clipped to the region; or a piece of the region's medial axis (ridge of the
+    distance map) within a random disc, like a centerline scribble.
+    """
+    n, _, h, w = region.shape
+    dev = region.device
+    idx, ok = _sample_pixels(region * (d ** 2), active)
+    # random stroke
+    n_pts = int(max(8, 0.6 * h))
+    pts = _curve(idx, n_pts, h, w, dev)
+    length = (urand(n, 0.1, 1.0, dev) * n_pts).long()
+    keep = (torch.arange(n_pts, device=dev)[None] % (n_pts // 2)) < (length[:, None] // 2)
+    stroke = torch.zeros(n, h * w, device=dev)
+    stroke.scatter_(1, pts, keep.float())
+    stroke = stroke.view(n, 1, h, w)
+    # medial-axis piece
+    cap = max(4, h // 4)
+    ridge = ((d >= F.max_pool2d(d, 3, 1, 1)) & (region > 0) & (d < cap)).float()
+    yy = torch.arange(h, device=dev).view(1, 1, h, 1).float()
+    xx = torch.arange(w, device=dev).view(1, 1, 1, w).float()
+    cy = (idx // w).float().view(n, 1, 1, 1)
+    cx = (idx % w).float().view(n, 1, 1, 1)
+    rad = (urand(n, 0.08, 0.5, dev) * h).view(n, 1, 1, 1)
+    axis = ridge * (((yy - cy) ** 2 + (xx - cx) ** 2) <= rad ** 2).float()
+    axis_ok = axis.flatten(1).sum(1) > 0
+    kind = (bern(n, 0.5, dev) & axis_ok)[:, None, None, None]
+    s = torch.where(kind, axis, stroke)
+    # thickness 1 or 3 px, always inside the region
+    thick = bern(n, 0.4, dev)[:, None, None, None]
+    s = torch.where(thick, dilate(s, 1), s) * region
+    # fall back to a single pixel when the scribble came out empty
+    empty = s.flatten(1).sum(1) == 0
+    dot = torch.zeros(n, h * w, device=dev)
+    dot.scatter_(1, idx[:, None], 1.0)
+    s = torch.where(empty[:, None, None, None], dot.view(n, 1, h, w) * region, s)
+    return s * ok[:, None, None, None].float()
+
+
+def add_scribble(prompts, region, d, positive, active):
+    s = scribble(region, d, active)
+    n = region.shape[0]
+    if positive is True or positive is False:
+        positive = torch.full((n,), bool(positive), device=region.device)
+    pm = positive[:, None, None, None]
+    prompts[:, 1:2] = torch.where(pm, (prompts[:, 1:2] + s).clamp(max=1), prompts[:, 1:2])
+    prompts[:, 2:3] = torch.where(pm, prompts[:, 2:3], (prompts[:, 2:3] + s).clamp(max=1))
+
+
+def add_box(prompts, mask, active):
+    """The label's bounding box, each side jittered by up to 10% of its extent."""
+    n, _, h, w = mask.shape
+    dev = mask.device
+    rows = mask[:, 0].amax(2) > 0  # [N,H]
+    cols = mask[:, 0].amax(1) > 0  # [N,W]
+    ar_h = torch.arange(h, device=dev)
+    ar_w = torch.arange(w, device=dev)
+    y0 = torch.where(rows, ar_h, h).amin(1).float()
+    y1 = torch.where(rows, ar_h, -1).amax(1).float() + 1
+    x0 = torch.where(cols, ar_w, w).amin(1).float()
+    x1 = torch.where(cols, ar_w, -1).amax(1).float() + 1
+    eh, ew = (y1 - y0).clamp(min=1), (x1 - x0).clamp(min=1)
+    j = 0.1
+    y0 = (y0 + urand(n, -j, j, dev) * eh).floor().clamp(0, h - 1)
+    y1 = (y1 + urand(n, -j, j, dev) * eh).ceil().clamp(1, h)
+    x0 = (x0 + urand(n, -j, j, dev) * ew).floor().clamp(0, w - 1)
+    x1 = (x1 + urand(n, -j, j, dev) * ew).ceil().clamp(1, w)
+    y1 = torch.maximum(y1, y0 + 1)
+    x1 = torch.maximum(x1, x0 + 1)
+    box = ((ar_h[None, :, None] >= y0[:, None, None]) & (ar_h[None, :, None] < y1[:, None, None])
+           & (ar_w[None, None, :] >= x0[:, None, None]) & (ar_w[None, None, :] < x1[:, None, None]))
+    box = box & (active & rows.any(1))[:, None, None]
+    prompts[:, 0:1] = torch.maximum(prompts[:, 0:1], box[:, None].float())
+
+
+def initial_prompts(mask):
+    """Step-1 prompts for masks [N,1,H,W]: returns [N,3,H,W].
+
+    Per item a prompt kind (clicks, box, scribbles); 1-3 positive prompts (a box
+    counts as one) and 0-3 negative ones. Negatives are drawn from the whole
+    background or, half of the time, from a band around the object.
+    """
+    n, _, h, w = mask.shape
+    dev = mask.device
+    prompts = torch.zeros(n, 3, h, w, device=dev)
+    kind = torch.randint(0, 3, (n,), device=dev)  # 0 clicks, 1 box, 2 scribbles
+    n_pos = torch.randint(1, 4, (n,), device=dev)
+    n_neg = torch.randint(0, 4, (n,), device=dev)
+    bg = 1 - mask
+    band = dilate(mask, int(max(2, 0.08 * h))) * bg
+    use_band = bern(n, 0.5, dev)[:, None, None, None] & (band.flatten(1).sum(1) > 0)[:, None, None, None]
+    neg_region = torch.where(use_band, band, bg)
+    d_pos, d_neg = dist_map(torch.cat([mask, neg_region])).split(n)
+    is_box = kind == 1
+    add_box(prompts, mask, is_box)
+    for i in range(3):
+        # with a box, the box is the first positive prompt
+        act = (n_pos > i) & ~(is_box & (i == 0))
+        scr = (kind == 2) | ((kind == 1) & bern(n, 0.5, dev))
+        add_click(prompts, mask, d_pos, True, act & ~scr)
+        add_scribble(prompts, mask, d_pos, True, act & scr)
+    for i in range(3):
+        act = n_neg > i
+        scr = (kind == 2) | ((kind == 1) & bern(n, 0.5, dev))
+        add_click(prompts, neg_region, d_neg, False, act & ~scr)
+        add_scribble(prompts, neg_region, d_neg, False, act & scr)
+    return prompts
+
+
+def correction_prompts(prompts, mask, logits, scribbles):
+    """Adds 1-3 corrections from the error regions of the current prediction.
+
+    False negatives -> positive prompts, false positives -> negative ones. Each
+    correction picks the larger error region with probability 0.8 (else the
+    other, if not empty). `scribbles` [N] bool: scribble or click corrections.
+    Returns a new tensor.
+    """
+    prompts = prompts.clone()
+    n, _, h, w = mask.shape
+    dev = mask.device
+    pred = (logits.detach() > 0).float()
+    fn = mask * (1 - pred)
+    fp = (1 - mask) * pred
+    a_fn = fn.flatten(1).sum(1)
+    a_fp = fp.flatten(1).sum(1)
+    d_fn, d_fp = dist_map(torch.cat([fn, fp])).split(n)
+    n_corr = torch.randint(1, 4, (n,), device=dev)
+    for i in range(3):
+        big_fn = a_fn >= a_fp
+        pick_fn = torch.where(bern(n, 0.8, dev), big_fn, ~big_fn)
+        pick_fn = torch.where(a_fp == 0, torch.ones_like(pick_fn), pick_fn)
+        pick_fn = torch.where(a_fn == 0, torch.zeros_like(pick_fn), pick_fn)
+        any_err = (a_fn + a_fp) > 0
+        act = (n_corr > i) & any_err
+        sel = pick_fn[:, None, None, None]
+        region = torch.where(sel, fn, fp)
+        d = torch.where(sel, d_fn, d_fp)
+        add_click(prompts, region, d, pick_fn, act & ~scribbles)
+        add_scribble(prompts, region, d, pick_fn, act & scribbles)
+    return prompts

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# CPU smoke test of the training tool: the model check, a 30 s tiny training run,
+# then a resumed 30 s run that must continue the step counter, and a check of the
+# written checkpoints against tools/reference.py.
+#   tools/train/smoke.sh [OUT_DIR]      (env: PYTHON, DATA=folder of task folders)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-python3}
+OUT=${1:-$(mktemp -d /tmp/mvs_train_smoke.XXXXXX)}
+DATA_ARGS=()
+if [ -n "${DATA:-}" ]; then DATA_ARGS=(--data "$DATA"); fi
+TINY=(--device cpu --threads 1 --nf 8 --unet-nf 8 --size 64 --batch 2 --unet-batch 8 --max-context 4 --log-every 5)
+
+echo "== model check"
+$PY tools/train/check_model.py
+
+echo "== run 1 (0.5 min) -> $OUT"
+$PY tools/train/train.py --out "$OUT" --minutes 0.5 "${TINY[@]}" "${DATA_ARGS[@]}"
+step1=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=False)['step'])" "$OUT/train_state.pt")
+echo "run 1 ended at step $step1"
+
+echo "== run 2 (0.5 min, resumed)"
+$PY tools/train/train.py --out "$OUT" --minutes 0.5 "${TINY[@]}" "${DATA_ARGS[@]}" \
+    --resume "$OUT/train_state.pt" | tee "$OUT/run2.log"
+step2=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=False)['step'])" "$OUT/train_state.pt")
+echo "run 2 ended at step $step2"
+grep -q "resumed from .*: step $step1," "$OUT/run2.log" || { echo "FAIL: run 2 did not resume at step $step1"; exit 1; }
+first2=$(grep -m1 -oE '^step +[0-9]+' "$OUT/run2.log" | awk '{print $2}')
+if [ "$step2" -le "$step1" ] || [ "$first2" -le "$step1" ]; then
+    echo "FAIL: step counter did not continue (run 1: $step1, run 2 first log: $first2, end: $step2)"; exit 1
+fi
+echo "step counter continued: $step1 -> first log $first2 -> $step2"
+
+echo "== checkpoints"
+$PY tools/train/check_model.py --checkpoints "$OUT" --size 64
+head -3 "$OUT/loss.csv"; tail -2 "$OUT/loss.csv"
+ls -l "$OUT"
+echo "SMOKE OK"

@@ -1,0 +1,321 @@
+"""Trains MultiverSegNet and ScribblePrompt-UNet on generated tasks, within a wall-time budget.
+
+The recipe of the MultiverSeg paper (sections 3.3 and 5.1), scaled down: tasks with
+a target and a random-size context set; three simulated interaction steps per
+target (initial clicks/boxes/scribbles, then corrections drawn from the current
+error region, the previous logits in channel 4); loss = soft Dice + focal, summed
+over the steps. The UNet is trained the same way without context. See README.md.
+
+Outputs in --out: mvs.pt and sp.pt ({"model": state_dict}, float32, official
+tensor names: `mvs convert --multiverseg mvs.pt --scribbleprompt sp.pt` reads them),
+train_state.pt (for --resume), loss.csv, data_sources.txt, config.json.
+Everything is written atomically at the end, every --save-minutes, and on SIGTERM/SIGINT.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+
+T0 = time.time()  # the --minutes budget counts from here (setup included)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import TaskSampler  # noqa: E402
+from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
+from prompts import correction_prompts, initial_prompts  # noqa: E402
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--minutes", type=float, required=True,
+                    help="wall-time budget of this run in minutes, setup and saving included")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cuda", "cpu"])
+    ap.add_argument("--resume", default=None, help="train_state.pt to continue from")
+    ap.add_argument("--data", default=None, help="folder of task folders <task>/{images,masks}/*.png")
+    ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25",
+                    help="source weights (a missing source is dropped and the rest renormalized)")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--nf", type=int, default=64, help="MultiverSegNet features per block (4 blocks)")
+    ap.add_argument("--unet-nf", type=int, default=32, help="ScribblePrompt-UNet features per level (4 levels)")
+    ap.add_argument("--batch", type=int, default=16, help="tasks per iteration (MultiverSegNet targets)")
+    ap.add_argument("--unet-batch", type=int, default=64,
+                    help="UNet targets per iteration, taken from all images of the iteration's tasks")
+    ap.add_argument("--max-context", type=int, default=8, help="context size S drawn from 1..max (per batch)")
+    ap.add_argument("--steps", type=int, default=3, help="simulated interaction steps per target")
+    ap.add_argument("--lr", type=float, default=3e-4, help="MultiverSegNet Adam learning rate")
+    ap.add_argument("--unet-lr", type=float, default=3e-4)
+    ap.add_argument("--warmup", type=int, default=200, help="linear warm-up iterations")
+    ap.add_argument("--decay-frac", type=float, default=0.25,
+                    help="the last fraction of this run's time budget decays the lr linearly")
+    ap.add_argument("--min-lr-frac", type=float, default=0.1, help="lr factor at the end of the decay")
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (0: off)")
+    ap.add_argument("--focal-weight", type=float, default=1.0)
+    ap.add_argument("--focal-gamma", type=float, default=2.0)
+    ap.add_argument("--train", default="mvs,sp", help="which networks to train: mvs, sp or both")
+    ap.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"],
+                    help="autocast precision (auto: bf16 on cuda, off on cpu); weights stay float32")
+    ap.add_argument("--log-every", type=int, default=20, help="iterations per progress line / loss.csv row")
+    ap.add_argument("--save-minutes", type=float, default=2.0, help="periodic save interval")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    return ap.parse_args(argv)
+
+
+ARCH_KEYS = ("nf", "unet_nf", "size")
+
+
+def soft_dice_focal(logits, target, focal_weight, gamma):
+    """Per-batch mean of (1 - soft Dice) + focal_weight * focal BCE. float32."""
+    logits = logits.float()
+    p = torch.sigmoid(logits)
+    inter = (p * target).flatten(1).sum(1)
+    denom = p.flatten(1).sum(1) + target.flatten(1).sum(1)
+    dice = 1 - (2 * inter + 1) / (denom + 1)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    pt = torch.where(target > 0.5, p, 1 - p)
+    focal = ((1 - pt) ** gamma * bce).flatten(1).mean(1)
+    return (dice + focal_weight * focal).mean()
+
+
+def hard_dice(logits, target):
+    pred = (logits.detach() > 0).float()
+    inter = (pred * target).flatten(1).sum(1)
+    return ((2 * inter + 1e-6) / (pred.flatten(1).sum(1) + target.flatten(1).sum(1) + 1e-6)).mean()
+
+
+def interactive_step(model, opt, img, lab, ctx, args, amp_dtype, device_type):
+    """One optimizer step over `args.steps` simulated interactions. Returns detached
+    (summed loss, Dice after the first step, Dice after the last step)."""
+    n = img.shape[0]
+    prompts = initial_prompts(lab)
+    prev = torch.zeros_like(lab)
+    scribble_corr = torch.rand(n, device=img.device) < 0.4
+    opt.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=img.device)
+    d_first = d_last = None
+    for step in range(args.steps):
+        x = torch.cat([img, prompts, prev], 1)
+        with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(x, ctx) if ctx is not None else model(x)
+        loss = soft_dice_focal(logits, lab, args.focal_weight, args.focal_gamma)
+        loss.backward()  # per step: same gradient as the summed loss, less memory
+        total = total + loss.detach()
+        prev = logits.detach().float()
+        if step == 0:
+            d_first = hard_dice(prev, lab)
+        if step < args.steps - 1:
+            prompts = correction_prompts(prompts, lab, prev, scribble_corr)
+    d_last = hard_dice(prev, lab)
+    if args.clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+    opt.step()
+    return total, d_first, d_last
+
+
+def lr_factor(it, now, args, run_start, run_end):
+    w = min(1.0, (it + 1) / max(1, args.warmup))
+    frac = (now - run_start) / max(1e-6, run_end - run_start)
+    start = 1.0 - args.decay_frac
+    if args.decay_frac > 0 and frac > start:
+        d = min(1.0, (frac - start) / args.decay_frac)
+        w *= 1.0 - (1.0 - args.min_lr_frac) * d
+    return w
+
+
+def atomic_save(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state(device):
+    st = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if device.type == "cuda":
+        st["cuda"] = torch.cuda.get_rng_state(device)
+    return st
+
+
+def set_rng_state(st, device):
+    torch.set_rng_state(st["torch"])
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    if device.type == "cuda" and "cuda" in st:
+        torch.cuda.set_rng_state(st["cuda"], device)
+    elif device.type == "cuda":
+        log("note: the resumed state has no CUDA RNG state (it came from a CPU run)")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda but CUDA is not available")
+    os.makedirs(args.out, exist_ok=True)
+    run_end = T0 + 60.0 * args.minutes
+    nets = set(x.strip() for x in args.train.split(",") if x.strip())
+
+    state = None
+    if args.resume:
+        state = torch.load(args.resume, map_location="cpu", weights_only=False)
+        for k in ARCH_KEYS:
+            if state["config"][k] != getattr(args, k):
+                log(f"note: --{k.replace('_', '-')} {getattr(args, k)} overridden by the checkpoint's {state['config'][k]}")
+                setattr(args, k, state["config"][k])
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(args.seed)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        log(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
+    else:
+        log(f"device: cpu ({args.threads} threads), torch {torch.__version__}")
+    amp_dtype = None
+    if args.amp == "bf16" or (args.amp == "auto" and device.type == "cuda"):
+        amp_dtype = torch.bfloat16
+
+    sampler = TaskSampler(args.size, device, args.data, args.mix, log=log)
+    with open(os.path.join(args.out, "data_sources.txt"), "w") as f:
+        f.write("\n".join(sampler.provenance) + "\n")
+    log("data sources:\n  " + "\n  ".join(sampler.provenance))
+
+    mvs = MultiverSegNet([args.nf] * 4).to(device)
+    unet = ScribblePromptUNet([args.unet_nf] * 4).to(device)
+    opt_mvs = torch.optim.Adam(mvs.parameters(), lr=args.lr)
+    opt_sp = torch.optim.Adam(unet.parameters(), lr=args.unet_lr)
+    it = 0
+    wall_before = 0.0  # wall seconds of earlier runs (resume)
+    if state is not None:
+        mvs.load_state_dict(state["mvs"])
+        unet.load_state_dict(state["sp"])
+        opt_mvs.load_state_dict(state["opt_mvs"])
+        opt_sp.load_state_dict(state["opt_sp"])
+        it = state["step"]
+        wall_before = state["wall_s"]
+        set_rng_state(state["rng"], device)
+        log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training")
+    n_mvs = sum(p.numel() for p in mvs.parameters())
+    n_sp = sum(p.numel() for p in unet.parameters())
+    log(f"MultiverSegNet nf={args.nf}: {n_mvs} params ({4 * n_mvs / 2**20:.2f} MiB f32); "
+        f"ScribblePrompt-UNet nf={args.unet_nf}: {n_sp} params ({4 * n_sp / 2**20:.2f} MiB f32)")
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(vars(args), f, indent=1)
+
+    csv_path = os.path.join(args.out, "loss.csv")
+    new_csv = not os.path.exists(csv_path) or state is None
+    csv_f = open(csv_path, "w" if new_csv else "a", newline="")
+    cw = csv.writer(csv_f)
+    if new_csv:
+        cw.writerow(["step", "wall_s", "network", "loss", "dice_first", "dice_last", "iters"])
+
+    stop = {"flag": False}
+
+    def on_signal(signum, _frame):
+        log(f"signal {signum}: stopping after this iteration and saving")
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def save(final=False):
+        t = time.time()
+        if "mvs" in nets or final:
+            atomic_save({"model": export_state_dict(mvs)}, os.path.join(args.out, "mvs.pt"))
+        if "sp" in nets or final:
+            atomic_save({"model": export_state_dict(unet)}, os.path.join(args.out, "sp.pt"))
+        atomic_save({
+            "mvs": mvs.state_dict(), "sp": unet.state_dict(),
+            "opt_mvs": opt_mvs.state_dict(), "opt_sp": opt_sp.state_dict(),
+            "step": it, "wall_s": wall_before + (time.time() - T0),
+            "rng": rng_state(device), "config": vars(args),
+        }, os.path.join(args.out, "train_state.pt"))
+        csv_f.flush()
+        log(f"saved step {it} to {args.out} ({time.time() - t:.1f} s)")
+
+    run_start = time.time()
+    log(f"setup took {run_start - T0:.1f} s; training until {args.minutes:.2f} min after start")
+    last_save = run_start
+    acc = {k: torch.zeros(3, device=device) for k in ("mvs", "sp")}
+    acc_n = 0
+    s_hist = []
+    it_time = 0.0
+    t_log = time.time()
+    it_log = it
+    first_it = it
+    while not stop["flag"]:
+        now = time.time()
+        # stop early enough to finish one more iteration and the save
+        if now + 1.5 * it_time + 5.0 > run_end and it > first_it or now + 5.0 > run_end:
+            break
+        t_it = time.time()
+        fac = lr_factor(it, now, args, run_start, run_end)
+        for g in opt_mvs.param_groups:
+            g["lr"] = args.lr * fac
+        for g in opt_sp.param_groups:
+            g["lr"] = args.unet_lr * fac
+        s_n = int(torch.randint(1, args.max_context + 1, (1,)).item())
+        img, lab = sampler.sample(args.batch, s_n)  # [B,1+S,1,H,W]
+        if "mvs" in nets:
+            ctx = torch.cat([img[:, 1:], lab[:, 1:]], 2)
+            r = interactive_step(mvs, opt_mvs, img[:, 0], lab[:, 0], ctx, args, amp_dtype, device.type)
+            acc["mvs"] += torch.stack(r)
+        if "sp" in nets:
+            fi, fl = img.flatten(0, 1), lab.flatten(0, 1)
+            area = fl.flatten(1).sum(1)
+            ok = torch.nonzero((area >= 6) & (area <= 0.9 * args.size ** 2)).flatten()
+            ok = ok[torch.randperm(ok.numel(), device=device)[: args.unet_batch]]
+            r = interactive_step(unet, opt_sp, fi[ok], fl[ok], None, args, amp_dtype, device.type)
+            acc["sp"] += torch.stack(r)
+        acc_n += 1
+        s_hist.append(s_n)
+        it += 1
+        if device.type == "cuda" and it % 10 == 0:
+            torch.cuda.synchronize()
+        it_time = (time.time() - t_it) if it_time == 0 else 0.9 * it_time + 0.1 * (time.time() - t_it)
+        if it % args.log_every == 0:
+            tnow = time.time()
+            wall = wall_before + tnow - T0
+            rate = (it - it_log) / (tnow - t_log)
+            parts = [f"step {it:6d}", f"t={tnow - T0:6.1f}s", f"{rate:5.2f} it/s", f"S~{np.mean(s_hist):.1f}"]
+            for k in ("mvs", "sp"):
+                if k not in nets:
+                    continue
+                v = (acc[k] / acc_n).tolist()
+                parts.append(f"{k} loss {v[0]:.4f} dice1 {v[1]:.3f} dice{args.steps} {v[2]:.3f}")
+                cw.writerow([it, f"{wall:.1f}", k, f"{v[0]:.5f}", f"{v[1]:.4f}", f"{v[2]:.4f}", acc_n])
+                acc[k].zero_()
+            parts.append(f"lr x{fac:.3f}")
+            if device.type == "cuda":
+                parts.append(f"mem {torch.cuda.max_memory_allocated(device) / 2**30:.1f}G")
+            log(" | ".join(parts))
+            csv_f.flush()
+            acc_n = 0
+            s_hist = []
+            t_log, it_log = tnow, it
+        if time.time() - last_save > 60.0 * args.save_minutes:
+            save()
+            last_save = time.time()
+    save(final=True)
+    csv_f.close()
+    log(f"done: step {it}, this run {time.time() - T0:.1f} s "
+        f"({it - first_it} iterations), total {wall_before + time.time() - T0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
