@@ -363,7 +363,7 @@ class RealSource:
 class SuperpixelSource:
     name = "superpixel"
 
-    def __init__(self, images, size, device, log=print):
+    def __init__(self, images, size, device, log=print, min_contrast=0.3):
         """images: list of (name, 2D float numpy array in [0,1])."""
         from scipy.ndimage import find_objects
         from skimage.segmentation import felzenszwalb, slic
@@ -418,13 +418,41 @@ class SuperpixelSource:
         self.segs = torch.tensor(np.stack(segs)).to(device)
         self.seg_img = torch.tensor(seg_img, device=device)
         c = np.array(cand, dtype=np.float64)
+        # drop segments that do not stand out from their surroundings (texture
+        # patches with arbitrary borders): |mean inside - mean of a ring around|
+        # must be at least min_contrast image standard deviations.
+        keep = self._contrast(bank, segs, seg_img, c, device) >= min_contrast
+        log(f"superpixels: kept {int(keep.sum())} of {len(c)} candidate segments "
+            f"(contrast >= {min_contrast} std)")
+        c = c[keep]
         self.c_seg = torch.tensor(c[:, 0], dtype=torch.long, device=device)
         self.c_id = torch.tensor(c[:, 1], dtype=torch.int32, device=device)
         self.c_cy = torch.tensor(c[:, 2], dtype=torch.float32, device=device)
         self.c_cx = torch.tensor(c[:, 3], dtype=torch.float32, device=device)
         self.c_ext = torch.tensor(c[:, 4], dtype=torch.float32, device=device)
         log(f"superpixels: {self.n_images} image crops at {r}px, {len(segs)} segmentations, "
-            f"{len(cand)} candidate segments")
+            f"{len(c)} candidate segments used")
+
+    @staticmethod
+    def _contrast(bank, segs, seg_img, c, device, chunk=256):
+        r = bank[0].shape[0]
+        rr = max(2, r // 40)
+        bank_t = torch.tensor(np.stack(bank), device=device)
+        segs_t = torch.tensor(np.stack(segs), device=device)
+        out = []
+        for i in range(0, len(c), chunk):
+            cc = c[i:i + chunk]
+            si = torch.tensor(cc[:, 0], dtype=torch.long, device=device)
+            sid = torch.tensor(cc[:, 1], dtype=torch.int32, device=device)
+            img = bank_t[torch.tensor(seg_img, device=device)[si]]
+            m = (segs_t[si] == sid[:, None, None]).float()[:, None]
+            ring = F.max_pool2d(m, 2 * rr + 1, 1, rr) - m
+            img = img[:, None]
+            mi = (img * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)
+            mr = (img * ring).flatten(1).sum(1) / ring.flatten(1).sum(1).clamp(min=1)
+            sd = img.flatten(1).std(1).clamp(min=1e-3)
+            out.append(((mi - mr).abs() / sd).cpu())
+        return torch.cat(out).numpy()
 
     @staticmethod
     def _center_square(a):

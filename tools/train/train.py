@@ -69,6 +69,11 @@ def parse_args(argv=None):
                     help="autocast precision (auto: bf16 on cuda, off on cpu); weights stay float32")
     ap.add_argument("--log-every", type=int, default=20, help="iterations per progress line / loss.csv row")
     ap.add_argument("--save-minutes", type=float, default=2.0, help="periodic save interval")
+    ap.add_argument("--data-chunk", type=int, default=0,
+                    help="iterations of tasks generated at once (same S for them; fewer kernel launches); "
+                         "0: 4 on cuda, 1 on cpu")
+    ap.add_argument("--profile", action="store_true",
+                    help="synchronize and report the time split data / mvs / sp in the progress lines")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return ap.parse_args(argv)
@@ -133,6 +138,12 @@ def lr_factor(it, now, args, run_start, run_end):
         d = min(1.0, (frac - start) / args.decay_frac)
         w *= 1.0 - (1.0 - args.min_lr_frac) * d
     return w
+
+
+def _sync_time(device, on):
+    if on and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.time()
 
 
 def atomic_save(obj, path):
@@ -258,6 +269,9 @@ def main(argv=None):
     t_log = time.time()
     it_log = it
     first_it = it
+    chunk = args.data_chunk or (4 if device.type == "cuda" else 1)
+    queue = []
+    prof = np.zeros(3)
     while not stop["flag"]:
         now = time.time()
         # stop early enough to finish one more iteration and the save
@@ -269,19 +283,28 @@ def main(argv=None):
             g["lr"] = args.lr * fac
         for g in opt_sp.param_groups:
             g["lr"] = args.unet_lr * fac
-        s_n = int(torch.randint(1, args.max_context + 1, (1,)).item())
-        img, lab = sampler.sample(args.batch, s_n)  # [B,1+S,1,H,W]
+        tp0 = _sync_time(device, args.profile)
+        if not queue:
+            s_n = int(torch.randint(1, args.max_context + 1, (1,)).item())
+            ci, cl = sampler.sample(args.batch * chunk, s_n)  # [B*chunk,1+S,1,H,W]
+            queue = list(zip(ci.split(args.batch), cl.split(args.batch)))
+        img, lab = queue.pop(0)
+        tp1 = _sync_time(device, args.profile)
         if "mvs" in nets:
             ctx = torch.cat([img[:, 1:], lab[:, 1:]], 2)
             r = interactive_step(mvs, opt_mvs, img[:, 0], lab[:, 0], ctx, args, amp_dtype, device.type)
             acc["mvs"] += torch.stack(r)
+        tp2 = _sync_time(device, args.profile)
         if "sp" in nets:
             fi, fl = img.flatten(0, 1), lab.flatten(0, 1)
             area = fl.flatten(1).sum(1)
             ok = torch.nonzero((area >= 6) & (area <= 0.9 * args.size ** 2)).flatten()
-            ok = ok[torch.randperm(ok.numel(), device=device)[: args.unet_batch]]
+            # a fixed batch size (drawn with replacement when short) keeps shapes static
+            ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
             r = interactive_step(unet, opt_sp, fi[ok], fl[ok], None, args, amp_dtype, device.type)
             acc["sp"] += torch.stack(r)
+        tp3 = _sync_time(device, args.profile)
+        prof += np.array([tp1 - tp0, tp2 - tp1, tp3 - tp2])
         acc_n += 1
         s_hist.append(s_n)
         it += 1
@@ -301,6 +324,9 @@ def main(argv=None):
                 cw.writerow([it, f"{wall:.1f}", k, f"{v[0]:.5f}", f"{v[1]:.4f}", f"{v[2]:.4f}", acc_n])
                 acc[k].zero_()
             parts.append(f"lr x{fac:.3f}")
+            if args.profile:
+                parts.append("ms/it data {:.0f} mvs {:.0f} sp {:.0f}".format(*(1e3 * prof / acc_n)))
+                prof[:] = 0
             if device.type == "cuda":
                 parts.append(f"mem {torch.cuda.max_memory_allocated(device) / 2**30:.1f}G")
             log(" | ".join(parts))
