@@ -102,10 +102,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("image  context  clicks (with context)  clicks (no context)  Dice");
     for (i, item) in images.iter().enumerate() {
         let ctx = with_ctx.context_count();
-        let (k, d) = segment_image(&mut with_ctx, item, &cfg, &mut Rng::new(i as u64), &mut timing)?;
-        let pred = with_ctx.last_prediction().expect("segment_image predicts").mask();
+        let (k, d) = segment_image(
+            &mut with_ctx,
+            item,
+            &cfg,
+            &mut Rng::new(i as u64),
+            &mut timing,
+        )?;
+        let pred = with_ctx
+            .last_prediction()
+            .expect("segment_image predicts")
+            .mask();
         Segmenter::commit(&mut with_ctx)?;
-        let (kb, _) = segment_image(&mut no_ctx, item, &cfg, &mut Rng::new(i as u64), &mut timing)?;
+        let (kb, _) = segment_image(
+            &mut no_ctx,
+            item,
+            &cfg,
+            &mut Rng::new(i as u64),
+            &mut timing,
+        )?;
         total_ctx += k;
         total_none += kb;
         println!("{i:>5}  {ctx:>7}  {k:>21}  {kb:>19}  {d:.3}");

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod context_io;
 pub mod cpu;
+pub mod default_model;
 pub mod error;
 pub mod eval;
 pub mod ffi;

@@ -63,6 +63,12 @@ impl Model {
         Ok(Self::from_weights(Weights::load(path)?, opts))
     }
 
+    /// Loads the default model: the file named by the `MVS_MODEL` environment variable if it
+    /// is set, else the model shipped in `weights/` (see [`crate::default_model`]).
+    pub fn load_default(opts: &ModelOptions) -> Result<Self> {
+        Ok(Self::from_weights(crate::default_model::weights()?, opts))
+    }
+
     /// Wraps already-loaded weights.
     pub fn from_weights(weights: Weights, opts: &ModelOptions) -> Self {
         let weights = Arc::new(weights);
