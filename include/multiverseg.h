@@ -103,6 +103,19 @@ enum MvsStatus mvs_model_load(const char *path,
                               uint32_t threads,
                               struct MvsModel **out);
 
+// Loads the default model: the file named by the MVS_MODEL environment variable if set,
+// else the model shipped with the library. Arguments as mvs_model_load.
+enum MvsStatus mvs_model_load_default(uint32_t backend, uint32_t threads, struct MvsModel **out);
+
+// Writes the model's backend description (e.g. "cpu (tract, 2 threads)") as a
+// NUL-terminated string into `buf` of `capacity` bytes, truncated to fit, and its full
+// length without the NUL to `*out_len` (may be null). `buf` may be null when `capacity`
+// is 0 (to query the length).
+enum MvsStatus mvs_model_backend_name(const struct MvsModel *model,
+                                      char *buf,
+                                      size_t capacity,
+                                      size_t *out_len);
+
 // Frees a model (null is ignored). Sessions created from it stay valid.
 void mvs_model_free(struct MvsModel *model);
 
@@ -197,6 +210,21 @@ enum MvsStatus mvs_session_predict(struct MvsSession *session,
 // Adds the current image with its binarized last prediction to the context, then clears
 // the image and prompts. `*out_id` (may be null) receives the new id.
 enum MvsStatus mvs_session_commit(struct MvsSession *session, uint64_t *out_id);
+
+// Adds the current image with a caller-given mask (uint8, nonzero = foreground, the
+// image's size, row stride `stride` bytes or 0 for width) to the context, e.g. after the
+// user corrected the prediction by hand; then clears the image and prompts. `*out_id`
+// (may be null) receives the new id.
+enum MvsStatus mvs_session_commit_mask(struct MvsSession *session,
+                                       const uint8_t *mask,
+                                       uint32_t stride,
+                                       uint64_t *out_id);
+
+// Writes the current image's width and height (0, 0 when no image is set); either
+// pointer may be null.
+enum MvsStatus mvs_session_image_size(const struct MvsSession *session,
+                                      uint32_t *out_width,
+                                      uint32_t *out_height);
 
 // The message of the last failed call on this thread ("" after a success). The pointer is
 // valid until the next mvs_* call on the same thread.

@@ -1,34 +1,34 @@
-//! The default model shipped with the library (weights/, see weights/MODEL_CARD.md).
+//! The default model shipped with the library (weights/, see weights/MODEL_CARD.md). It is
+//! compiled into the library, so a program linking it finds the model wherever the library
+//! is installed.
 
-use std::path::PathBuf;
-
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::weights::Weights;
 
 /// File name of the shipped model inside `weights/`.
 pub const FILE_NAME: &str = "multiverseg-default.safetensors";
 
-/// Where the shipped model lies in the source tree this library was built from.
-pub fn source_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("weights")
-        .join(FILE_NAME)
+/// The shipped model's bytes (safetensors).
+pub static SHIPPED: &[u8] = include_bytes!("../weights/multiverseg-default.safetensors");
+
+/// The default model's weights: the file named by `MVS_MODEL` if that variable is set,
+/// else the shipped model.
+pub fn weights() -> Result<Weights> {
+    match std::env::var_os("MVS_MODEL") {
+        Some(p) => Weights::load(std::path::Path::new(&p)),
+        None => Weights::from_bytes(SHIPPED),
+    }
 }
 
-/// The default model's weights: `MVS_MODEL` if set, else the shipped file.
-pub fn weights() -> Result<Weights> {
-    if let Some(p) = std::env::var_os("MVS_MODEL") {
-        return Weights::load(std::path::Path::new(&p));
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_shipped_model_loads_with_both_networks() {
+        let w = crate::weights::Weights::from_bytes(super::SHIPPED).unwrap();
+        assert!(w.multiverseg.is_some() && w.unet.is_some());
+        assert_eq!(
+            w.metadata.get("format_version").map(String::as_str),
+            Some("1")
+        );
     }
-    let p = source_path();
-    if !p.exists() {
-        return Err(Error::new(
-            ErrorKind::NotFound,
-            format!(
-                "no default model: {} does not exist and MVS_MODEL is not set",
-                p.display()
-            ),
-        ));
-    }
-    Weights::load(&p)
 }

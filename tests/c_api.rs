@@ -68,7 +68,12 @@ fn c_program_exercises_the_whole_api() {
     let tmp = tmpdir("plain");
     let exe = build(&tmp);
     let m = model(&tmp);
-    let out = Command::new(&exe).arg(&m).arg(&tmp).output().unwrap();
+    let out = Command::new(&exe)
+        .env("MVS_MODEL", &m)
+        .arg(&m)
+        .arg(&tmp)
+        .output()
+        .unwrap();
     eprintln!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -83,6 +88,7 @@ fn c_program_is_clean_under_valgrind() {
     let exe = build(&tmp);
     let m = model(&tmp);
     let out = Command::new("valgrind")
+        .env("MVS_MODEL", &m)
         .args([
             "--error-exitcode=99",
             "--leak-check=full",

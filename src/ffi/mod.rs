@@ -180,6 +180,12 @@ unsafe fn mask_slice<'a>(
     ))
 }
 
+/// The current image's size, or the state error every image-dependent call reports.
+fn image_size(s: &Session) -> Result<(usize, usize), Error> {
+    s.target_size()
+        .ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))
+}
+
 unsafe fn session_mut<'a>(s: *mut MvsSession) -> Result<&'a mut Session, Error> {
     unsafe { s.as_mut() }
         .map(|s| &mut s.0)
@@ -198,6 +204,31 @@ pub extern "C" fn mvs_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
+fn model_options(backend: u32, threads: u32) -> Result<ModelOptions, Error> {
+    let kind = match backend {
+        b if b == MvsBackend::MVS_BACKEND_AUTO as u32 => BackendKind::Auto,
+        b if b == MvsBackend::MVS_BACKEND_CPU as u32 => BackendKind::Cpu,
+        b => return Err(Error::arg(format!("backend: unknown value {b}"))),
+    };
+    Ok(ModelOptions {
+        backend: kind,
+        threads: threads as usize,
+    })
+}
+
+/// Checks `out` and the options, loads, and stores the new handle in `*out`.
+unsafe fn load_into(
+    out: *mut *mut MvsModel,
+    backend: u32,
+    threads: u32,
+    load: impl FnOnce(&ModelOptions) -> Result<Model, Error>,
+) -> Result<(), Error> {
+    let out = unsafe { out_ptr(out, "out")? };
+    let m = load(&model_options(backend, threads)?)?;
+    *out = Box::into_raw(Box::new(MvsModel(m)));
+    Ok(())
+}
+
 /// Loads a weights file. `backend` is one of the MvsBackend values; `threads` = 0 uses all
 /// cores. On success `*out` owns a new model; free it with mvs_model_free.
 #[no_mangle]
@@ -208,21 +239,50 @@ pub unsafe extern "C" fn mvs_model_load(
     out: *mut *mut MvsModel,
 ) -> MvsStatus {
     guard(|| {
-        let out = unsafe { out_ptr(out, "out")? };
         let path = unsafe { path_arg(path, "path")? };
-        let kind = match backend {
-            b if b == MvsBackend::MVS_BACKEND_AUTO as u32 => BackendKind::Auto,
-            b if b == MvsBackend::MVS_BACKEND_CPU as u32 => BackendKind::Cpu,
-            b => return Err(Error::arg(format!("backend: unknown value {b}"))),
-        };
-        let m = Model::load_with(
-            &path,
-            &ModelOptions {
-                backend: kind,
-                threads: threads as usize,
-            },
-        )?;
-        *out = Box::into_raw(Box::new(MvsModel(m)));
+        unsafe { load_into(out, backend, threads, |o| Model::load_with(&path, o)) }
+    })
+}
+
+/// Loads the default model: the file named by the MVS_MODEL environment variable if set,
+/// else the model shipped with the library. Arguments as mvs_model_load.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_model_load_default(
+    backend: u32,
+    threads: u32,
+    out: *mut *mut MvsModel,
+) -> MvsStatus {
+    guard(|| unsafe { load_into(out, backend, threads, Model::load_default) })
+}
+
+/// Writes the model's backend description (e.g. "cpu (tract, 2 threads)") as a
+/// NUL-terminated string into `buf` of `capacity` bytes, truncated to fit, and its full
+/// length without the NUL to `*out_len` (may be null). `buf` may be null when `capacity`
+/// is 0 (to query the length).
+#[no_mangle]
+pub unsafe extern "C" fn mvs_model_backend_name(
+    model: *const MvsModel,
+    buf: *mut c_char,
+    capacity: usize,
+    out_len: *mut usize,
+) -> MvsStatus {
+    guard(|| {
+        let m = unsafe { model.as_ref() }.ok_or_else(|| Error::arg("model: null handle"))?;
+        if buf.is_null() && capacity > 0 {
+            return Err(Error::arg("buf: null with a non-zero capacity"));
+        }
+        let name = m.0.backend_name();
+        if capacity > 0 {
+            let n = name.len().min(capacity - 1);
+            // SAFETY: the caller gives `capacity` writable bytes at `buf`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(name.as_ptr(), buf as *mut u8, n);
+                *buf.add(n) = 0;
+            }
+        }
+        if let Some(o) = unsafe { out_len.as_mut() } {
+            *o = name.len();
+        }
         Ok(())
     })
 }
@@ -444,9 +504,7 @@ pub unsafe extern "C" fn mvs_session_add_scribble(
 ) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
-        let (w, h) = s
-            .target_size()
-            .ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))?;
+        let (w, h) = image_size(s)?;
         let (m, st) = unsafe { mask_slice(mask, stride, w, h, "mask")? };
         s.add_scribble_mask(m, st, positive != 0)
     })
@@ -506,9 +564,7 @@ pub unsafe extern "C" fn mvs_session_predict(
 ) -> MvsStatus {
     guard(|| {
         let s = unsafe { session_mut(session)? };
-        let (w, h) = s
-            .target_size()
-            .ok_or_else(|| Error::state("no image is set: call mvs_session_set_image first"))?;
+        let (w, h) = image_size(s)?;
         if (!probabilities.is_null() || !mask.is_null()) && len < w * h {
             return Err(Error::arg(format!(
                 "len: {len} is smaller than the image's {w}x{h} = {} pixels",
@@ -540,6 +596,51 @@ pub unsafe extern "C" fn mvs_session_commit(
         let id = unsafe { session_mut(session)? }.commit()?;
         if let Some(o) = unsafe { out_id.as_mut() } {
             *o = id;
+        }
+        Ok(())
+    })
+}
+
+/// Adds the current image with a caller-given mask (uint8, nonzero = foreground, the
+/// image's size, row stride `stride` bytes or 0 for width) to the context, e.g. after the
+/// user corrected the prediction by hand; then clears the image and prompts. `*out_id`
+/// (may be null) receives the new id.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_session_commit_mask(
+    session: *mut MvsSession,
+    mask: *const u8,
+    stride: u32,
+    out_id: *mut u64,
+) -> MvsStatus {
+    guard(|| {
+        let s = unsafe { session_mut(session)? };
+        let (w, h) = image_size(s)?;
+        let (m, stride) = unsafe { mask_slice(mask, stride, w, h, "mask")? };
+        let id = s.commit_mask(m, stride)?;
+        if let Some(o) = unsafe { out_id.as_mut() } {
+            *o = id;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the current image's width and height (0, 0 when no image is set); either
+/// pointer may be null.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_session_image_size(
+    session: *const MvsSession,
+    out_width: *mut u32,
+    out_height: *mut u32,
+) -> MvsStatus {
+    guard(|| {
+        let (w, h) = unsafe { session_ref(session)? }
+            .target_size()
+            .unwrap_or((0, 0));
+        if let Some(o) = unsafe { out_width.as_mut() } {
+            *o = w as u32;
+        }
+        if let Some(o) = unsafe { out_height.as_mut() } {
+            *o = h as u32;
         }
         Ok(())
     })

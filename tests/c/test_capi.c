@@ -44,6 +44,25 @@ int main(int argc, char **argv) {
   CHECK(model != NULL, "model loaded");
   CHECK(strcmp(mvs_last_error_message(), "") == 0, "message cleared after success");
 
+  /* Backend name: query the length, then copy (truncated and full). */
+  size_t name_len = 0;
+  char name[8];
+  EXPECT(mvs_model_backend_name(NULL, name, sizeof name, &name_len), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_model_backend_name(model, NULL, 4, &name_len), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT(mvs_model_backend_name(model, NULL, 0, &name_len), MVS_OK);
+  CHECK(name_len > 3, "backend name length");
+  EXPECT(mvs_model_backend_name(model, name, sizeof name, NULL), MVS_OK);
+  CHECK(strlen(name) == (name_len < sizeof name ? name_len : sizeof name - 1), "truncated name");
+  CHECK(strncmp(name, "cpu", 3) == 0, "backend is the CPU");
+
+  /* The default model: MVS_MODEL names the file (the test sets it to the small model). */
+  MvsModel *dflt = NULL;
+  EXPECT_MSG(mvs_model_load_default(MVS_BACKEND_CPU, 1, NULL), MVS_ERR_INVALID_ARGUMENT, "out");
+  EXPECT_MSG(mvs_model_load_default(9, 1, &dflt), MVS_ERR_INVALID_ARGUMENT, "backend");
+  EXPECT(mvs_model_load_default(MVS_BACKEND_CPU, 1, &dflt), MVS_OK);
+  CHECK(dflt != NULL, "default model loaded");
+  mvs_model_free(dflt);
+
   MvsSession *s = NULL;
   EXPECT(mvs_session_create(NULL, &s), MVS_ERR_INVALID_ARGUMENT);
   EXPECT(mvs_session_create(model, NULL), MVS_ERR_INVALID_ARGUMENT);
@@ -168,6 +187,26 @@ int main(int argc, char **argv) {
   EXPECT(mvs_session_context_count(s, &count), MVS_OK);
   CHECK(count == 3, "commit added an entry");
   EXPECT(mvs_session_commit(s, &id), MVS_ERR_STATE);
+
+  /* Commit a hand-corrected mask; image size query. */
+  uint32_t iw = 1, ih = 1;
+  EXPECT(mvs_session_image_size(s, &iw, &ih), MVS_OK);
+  CHECK(iw == 0 && ih == 0, "no image after commit");
+  EXPECT(mvs_session_commit_mask(s, mask, 0, &id), MVS_ERR_STATE);
+  EXPECT(mvs_session_set_image(s, &img), MVS_OK);
+  EXPECT(mvs_session_image_size(s, &iw, &ih), MVS_OK);
+  CHECK(iw == W && ih == H, "image size");
+  EXPECT(mvs_session_image_size(NULL, &iw, &ih), MVS_ERR_INVALID_ARGUMENT);
+  EXPECT_MSG(mvs_session_commit_mask(s, NULL, 0, &id), MVS_ERR_INVALID_ARGUMENT, "mask");
+  EXPECT_MSG(mvs_session_commit_mask(s, mask, W - 1, &id), MVS_ERR_INVALID_ARGUMENT, "stride");
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 3, "failed commit_mask changed nothing");
+  uint64_t mid = 0;
+  EXPECT(mvs_session_commit_mask(s, mask, 0, &mid), MVS_OK);
+  CHECK(mid > id, "commit_mask returns a new id");
+  EXPECT(mvs_session_context_count(s, &count), MVS_OK);
+  CHECK(count == 4, "commit_mask added an entry");
+  EXPECT(mvs_session_context_remove(s, mid), MVS_OK);
 
   /* UNet path with min_context above the context size. */
   EXPECT(mvs_session_set_min_context(s, 10), MVS_OK);

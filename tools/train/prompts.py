@@ -1,12 +1,14 @@
 """Batched simulation of user prompts (clicks, boxes, scribbles), on any device.
 
 Prompt maps follow DESIGN.md section 3 (the network's target channels 1..3):
-  box  -> channel 1, a filled rectangle;
-  pos  -> channel 2 (clicks set one pixel to 1 and clear it in channel 3,
-          scribbles are added and clamped to [0, 1]);
-  neg  -> channel 3 (symmetric).
-All functions take masks [N,1,H,W] in {0,1} and return / update prompt tensors
-[N,3,H,W] (box, pos, neg).
+  box  -> channel 1, a filled rectangle (the label's bounding box, jittered);
+  pos  -> channel 2, neg -> channel 3: a click is one pixel set to 1, a scribble
+          a thin curve; both are added and clamped to [0, 1].
+(DESIGN.md: a positive click also clears channel 3 at its pixel and vice versa.
+Simulated positive prompts always lie on the label and negative ones off it, so
+that never happens here.)
+Functions take masks [N,1,H,W] in {0,1}; all prompt slots of a batch are drawn in
+one batched call, so the number of kernel launches does not grow with N.
 """
 import math
 
@@ -59,19 +61,13 @@ def _click_weights(region, d):
     return w * region
 
 
-def add_click(prompts, region, d, positive, active):
-    """Adds one click inside region (where active) to prompts [N,3,H,W] in place."""
+def click_map(region, d, active):
+    """One-pixel maps [N,1,H,W] of a click inside region (zero where inactive)."""
     n, _, h, w = region.shape
     idx, ok = _sample_pixels(_click_weights(region, d), active)
-    on = torch.zeros(n, h * w, device=region.device, dtype=prompts.dtype)
-    on.scatter_(1, idx[:, None], ok[:, None].to(prompts.dtype))
-    on = on.view(n, 1, h, w)
-    pos, neg = prompts[:, 1:2], prompts[:, 2:3]
-    if positive is True or positive is False:
-        positive = torch.full((n,), bool(positive), device=region.device)
-    pm = positive[:, None, None, None]
-    prompts[:, 1:2] = torch.where(pm, torch.maximum(pos, on), pos * (1 - on))
-    prompts[:, 2:3] = torch.where(pm, neg * (1 - on), torch.maximum(neg, on))
+    on = torch.zeros(n, h * w, device=region.device)
+    on.scatter_(1, idx[:, None], ok[:, None].float())
+    return on.view(n, 1, h, w)
 
 
 def _curve(start_idx, n_pts, h, w, dev):
@@ -137,14 +133,12 @@ def scribble(region, d, active):
     return s * ok[:, None, None, None].float()
 
 
-def add_scribble(prompts, region, d, positive, active):
-    s = scribble(region, d, active)
-    n = region.shape[0]
-    if positive is True or positive is False:
-        positive = torch.full((n,), bool(positive), device=region.device)
-    pm = positive[:, None, None, None]
-    prompts[:, 1:2] = torch.where(pm, (prompts[:, 1:2] + s).clamp(max=1), prompts[:, 1:2])
-    prompts[:, 2:3] = torch.where(pm, prompts[:, 2:3], (prompts[:, 2:3] + s).clamp(max=1))
+def prompt_maps(region, d, active, scribbles):
+    """A click (where ~scribbles) or a scribble (where scribbles) inside region,
+    for the active items; [N,1,H,W] in {0,1}."""
+    c = click_map(region, d, active & ~scribbles)
+    s = scribble(region, d, active & scribbles)
+    return torch.where(scribbles[:, None, None, None], s, c)
 
 
 def add_box(prompts, mask, active):
@@ -174,15 +168,16 @@ def add_box(prompts, mask, active):
 
 
 def initial_prompts(mask):
-    """Step-1 prompts for masks [N,1,H,W]: returns [N,3,H,W].
+    """Step-1 prompts for masks [N,1,H,W]: returns [N,3,H,W] (box, pos, neg).
 
     Per item a prompt kind (clicks, box, scribbles); 1-3 positive prompts (a box
-    counts as one) and 0-3 negative ones. Negatives are drawn from the whole
-    background or, half of the time, from a band around the object.
+    counts as one; with a box the other prompts are clicks or scribbles at random)
+    and 0-3 negative ones. Negatives are drawn from the whole background or, half
+    of the time, from a band around the object. All prompt slots are simulated in
+    one batched call (few kernel launches).
     """
     n, _, h, w = mask.shape
     dev = mask.device
-    prompts = torch.zeros(n, 3, h, w, device=dev)
     kind = torch.randint(0, 3, (n,), device=dev)  # 0 clicks, 1 box, 2 scribbles
     n_pos = torch.randint(1, 4, (n,), device=dev)
     n_neg = torch.randint(0, 4, (n,), device=dev)
@@ -192,19 +187,19 @@ def initial_prompts(mask):
     neg_region = torch.where(use_band, band, bg)
     d_pos, d_neg = dist_map(torch.cat([mask, neg_region])).split(n)
     is_box = kind == 1
-    add_box(prompts, mask, is_box)
-    for i in range(3):
-        # with a box, the box is the first positive prompt
-        act = (n_pos > i) & ~(is_box & (i == 0))
-        scr = (kind == 2) | ((kind == 1) & bern(n, 0.5, dev))
-        add_click(prompts, mask, d_pos, True, act & ~scr)
-        add_scribble(prompts, mask, d_pos, True, act & scr)
-    for i in range(3):
-        act = n_neg > i
-        scr = (kind == 2) | ((kind == 1) & bern(n, 0.5, dev))
-        add_click(prompts, neg_region, d_neg, False, act & ~scr)
-        add_scribble(prompts, neg_region, d_neg, False, act & scr)
-    return prompts
+    box = torch.zeros(n, 1, h, w, device=dev)
+    add_box(box, mask, is_box)
+    slot = torch.arange(3, device=dev)[:, None]  # [3,1]
+    act_pos = (n_pos[None] > slot) & ~(is_box[None] & (slot == 0))
+    act_neg = n_neg[None] > slot
+    act = torch.cat([act_pos, act_neg]).flatten()  # [6N]
+    scr = ((kind == 2)[None] | ((kind == 1)[None] & (torch.rand(6, n, device=dev) < 0.5))).flatten()
+    regions = torch.cat([mask.repeat(3, 1, 1, 1), neg_region.repeat(3, 1, 1, 1)])
+    dists = torch.cat([d_pos.repeat(3, 1, 1, 1), d_neg.repeat(3, 1, 1, 1)])
+    maps = prompt_maps(regions, dists, act, scr).view(6, n, 1, h, w)
+    pos = maps[:3].sum(0).clamp(max=1)
+    neg = maps[3:].sum(0).clamp(max=1)
+    return torch.cat([box, pos, neg], 1)
 
 
 def correction_prompts(prompts, mask, logits, scribbles):
@@ -213,9 +208,9 @@ def correction_prompts(prompts, mask, logits, scribbles):
     False negatives -> positive prompts, false positives -> negative ones. Each
     correction picks the larger error region with probability 0.8 (else the
     other, if not empty). `scribbles` [N] bool: scribble or click corrections.
-    Returns a new tensor.
+    Positive prompts always lie on the label and negative ones off it, so adding
+    a click never has to clear the other channel. Returns a new tensor.
     """
-    prompts = prompts.clone()
     n, _, h, w = mask.shape
     dev = mask.device
     pred = (logits.detach() > 0).float()
@@ -225,16 +220,16 @@ def correction_prompts(prompts, mask, logits, scribbles):
     a_fp = fp.flatten(1).sum(1)
     d_fn, d_fp = dist_map(torch.cat([fn, fp])).split(n)
     n_corr = torch.randint(1, 4, (n,), device=dev)
-    for i in range(3):
-        big_fn = a_fn >= a_fp
-        pick_fn = torch.where(bern(n, 0.8, dev), big_fn, ~big_fn)
-        pick_fn = torch.where(a_fp == 0, torch.ones_like(pick_fn), pick_fn)
-        pick_fn = torch.where(a_fn == 0, torch.zeros_like(pick_fn), pick_fn)
-        any_err = (a_fn + a_fp) > 0
-        act = (n_corr > i) & any_err
-        sel = pick_fn[:, None, None, None]
-        region = torch.where(sel, fn, fp)
-        d = torch.where(sel, d_fn, d_fp)
-        add_click(prompts, region, d, pick_fn, act & ~scribbles)
-        add_scribble(prompts, region, d, pick_fn, act & scribbles)
-    return prompts
+    big_fn = (a_fn >= a_fp)[None]
+    pick_fn = torch.where(torch.rand(3, n, device=dev) < 0.8, big_fn, ~big_fn)
+    pick_fn = torch.where((a_fp == 0)[None], True, pick_fn)
+    pick_fn = torch.where((a_fn == 0)[None], False, pick_fn)
+    act = (n_corr[None] > torch.arange(3, device=dev)[:, None]) & ((a_fn + a_fp) > 0)[None]
+    sel = pick_fn.flatten()[:, None, None, None]
+    regions = torch.where(sel, fn.repeat(3, 1, 1, 1), fp.repeat(3, 1, 1, 1))
+    dists = torch.where(sel, d_fn.repeat(3, 1, 1, 1), d_fp.repeat(3, 1, 1, 1))
+    maps = prompt_maps(regions, dists, act.flatten(), scribbles.repeat(3)).view(3, n, 1, h, w)
+    pf = pick_fn[:, :, None, None, None].float()
+    pos = (prompts[:, 1:2] + (maps * pf).sum(0)).clamp(max=1)
+    neg = (prompts[:, 2:3] + (maps * (1 - pf)).sum(0)).clamp(max=1)
+    return torch.cat([prompts[:, 0:1], pos, neg], 1)

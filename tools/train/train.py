@@ -14,7 +14,6 @@ Everything is written atomically at the end, every --save-minutes, and on SIGTER
 import argparse
 import csv
 import json
-import math
 import os
 import random
 import signal
@@ -50,7 +49,7 @@ def parse_args(argv=None):
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--nf", type=int, default=64, help="MultiverSegNet features per block (4 blocks)")
     ap.add_argument("--unet-nf", type=int, default=32, help="ScribblePrompt-UNet features per level (4 levels)")
-    ap.add_argument("--batch", type=int, default=16, help="tasks per iteration (MultiverSegNet targets)")
+    ap.add_argument("--batch", type=int, default=32, help="tasks per iteration (MultiverSegNet targets)")
     ap.add_argument("--unet-batch", type=int, default=64,
                     help="UNet targets per iteration, taken from all images of the iteration's tasks")
     ap.add_argument("--max-context", type=int, default=8, help="context size S drawn from 1..max (per batch)")
@@ -73,7 +72,9 @@ def parse_args(argv=None):
                     help="iterations of tasks generated at once (same S for them; fewer kernel launches); "
                          "0: 4 on cuda, 1 on cpu")
     ap.add_argument("--profile", action="store_true",
-                    help="synchronize and report the time split data / mvs / sp in the progress lines")
+                    help="synchronize and report the time split data / train step in the progress lines")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="cudnn autotuning (off by default: shapes change with S, little gain measured)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     return ap.parse_args(argv)
@@ -101,33 +102,46 @@ def hard_dice(logits, target):
     return ((2 * inter + 1e-6) / (pred.flatten(1).sum(1) + target.flatten(1).sum(1) + 1e-6)).mean()
 
 
-def interactive_step(model, opt, img, lab, ctx, args, amp_dtype, device_type):
-    """One optimizer step over `args.steps` simulated interactions. Returns detached
-    (summed loss, Dice after the first step, Dice after the last step)."""
+def interactive_step(parts, img, lab, args, amp_dtype, device_type):
+    """One optimizer step per network over `args.steps` simulated interactions.
+
+    parts: list of (name, model, optimizer, row slice, context or None); the rows of
+    img/lab [N,1,H,W] are split between the networks, and the prompts of all rows
+    are simulated together (one batched call per step: few kernel launches).
+    Returns {name: detached tensor [summed loss, Dice after step 1, after the last]}.
+    """
     n = img.shape[0]
     prompts = initial_prompts(lab)
     prev = torch.zeros_like(lab)
     scribble_corr = torch.rand(n, device=img.device) < 0.4
-    opt.zero_grad(set_to_none=True)
-    total = torch.zeros((), device=img.device)
-    d_first = d_last = None
+    stats = {}
+    for name, model, opt, sl, _ in parts:
+        opt.zero_grad(set_to_none=True)
+        stats[name] = torch.zeros(3, device=img.device)
     for step in range(args.steps):
         x = torch.cat([img, prompts, prev], 1)
-        with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(x, ctx) if ctx is not None else model(x)
-        loss = soft_dice_focal(logits, lab, args.focal_weight, args.focal_gamma)
-        loss.backward()  # per step: same gradient as the summed loss, less memory
-        total = total + loss.detach()
-        prev = logits.detach().float()
-        if step == 0:
-            d_first = hard_dice(prev, lab)
+        outs = []
+        for name, model, opt, sl, ctx in parts:
+            with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32,
+                                enabled=amp_dtype is not None):
+                logits = model(x[sl], ctx) if ctx is not None else model(x[sl])
+            loss = soft_dice_focal(logits, lab[sl], args.focal_weight, args.focal_gamma)
+            loss.backward()  # per step: same gradient as the summed loss, less memory
+            logits = logits.detach().float()
+            stats[name][0] += loss.detach()
+            if step == 0:
+                stats[name][1] += hard_dice(logits, lab[sl])
+            if step == args.steps - 1:
+                stats[name][2] += hard_dice(logits, lab[sl])
+            outs.append(logits)
+        prev = torch.cat(outs)
         if step < args.steps - 1:
             prompts = correction_prompts(prompts, lab, prev, scribble_corr)
-    d_last = hard_dice(prev, lab)
-    if args.clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-    opt.step()
-    return total, d_first, d_last
+    for name, model, opt, sl, _ in parts:
+        if args.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+    return stats
 
 
 def lr_factor(it, now, args, run_start, run_end):
@@ -191,7 +205,7 @@ def main(argv=None):
     np.random.seed(args.seed)
     if device.type == "cuda":
         torch.cuda.manual_seed(args.seed)
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         log(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
@@ -208,8 +222,9 @@ def main(argv=None):
 
     mvs = MultiverSegNet([args.nf] * 4).to(device)
     unet = ScribblePromptUNet([args.unet_nf] * 4).to(device)
-    opt_mvs = torch.optim.Adam(mvs.parameters(), lr=args.lr)
-    opt_sp = torch.optim.Adam(unet.parameters(), lr=args.unet_lr)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    opt_mvs = torch.optim.Adam(mvs.parameters(), lr=args.lr, **fused)
+    opt_sp = torch.optim.Adam(unet.parameters(), lr=args.unet_lr, **fused)
     it = 0
     wall_before = 0.0  # wall seconds of earlier runs (resume)
     if state is not None:
@@ -271,7 +286,7 @@ def main(argv=None):
     first_it = it
     chunk = args.data_chunk or (4 if device.type == "cuda" else 1)
     queue = []
-    prof = np.zeros(3)
+    prof = np.zeros(2)
     while not stop["flag"]:
         now = time.time()
         # stop early enough to finish one more iteration and the save
@@ -290,21 +305,28 @@ def main(argv=None):
             queue = list(zip(ci.split(args.batch), cl.split(args.batch)))
         img, lab = queue.pop(0)
         tp1 = _sync_time(device, args.profile)
+        rows_img, rows_lab, parts = [], [], []
+        n0 = 0
         if "mvs" in nets:
             ctx = torch.cat([img[:, 1:], lab[:, 1:]], 2)
-            r = interactive_step(mvs, opt_mvs, img[:, 0], lab[:, 0], ctx, args, amp_dtype, device.type)
-            acc["mvs"] += torch.stack(r)
-        tp2 = _sync_time(device, args.profile)
+            rows_img.append(img[:, 0])
+            rows_lab.append(lab[:, 0])
+            parts.append(("mvs", mvs, opt_mvs, slice(0, args.batch), ctx))
+            n0 = args.batch
         if "sp" in nets:
             fi, fl = img.flatten(0, 1), lab.flatten(0, 1)
             area = fl.flatten(1).sum(1)
             ok = torch.nonzero((area >= 6) & (area <= 0.9 * args.size ** 2)).flatten()
             # a fixed batch size (drawn with replacement when short) keeps shapes static
             ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
-            r = interactive_step(unet, opt_sp, fi[ok], fl[ok], None, args, amp_dtype, device.type)
-            acc["sp"] += torch.stack(r)
-        tp3 = _sync_time(device, args.profile)
-        prof += np.array([tp1 - tp0, tp2 - tp1, tp3 - tp2])
+            rows_img.append(fi[ok])
+            rows_lab.append(fl[ok])
+            parts.append(("sp", unet, opt_sp, slice(n0, n0 + args.unet_batch), None))
+        stats = interactive_step(parts, torch.cat(rows_img), torch.cat(rows_lab), args, amp_dtype, device.type)
+        for k, v in stats.items():
+            acc[k] += v
+        tp2 = _sync_time(device, args.profile)
+        prof += np.array([tp1 - tp0, tp2 - tp1])
         acc_n += 1
         s_hist.append(s_n)
         it += 1
@@ -325,7 +347,7 @@ def main(argv=None):
                 acc[k].zero_()
             parts.append(f"lr x{fac:.3f}")
             if args.profile:
-                parts.append("ms/it data {:.0f} mvs {:.0f} sp {:.0f}".format(*(1e3 * prof / acc_n)))
+                parts.append("ms/it data {:.0f} train {:.0f}".format(*(1e3 * prof / acc_n)))
                 prof[:] = 0
             if device.type == "cuda":
                 parts.append(f"mem {torch.cuda.max_memory_allocated(device) / 2**30:.1f}G")
