@@ -1,0 +1,264 @@
+// multiverseg.hpp: header-only C++17 wrapper over the multiverseg C API (multiverseg.h).
+//
+// mvs::Model and mvs::Session own their C handles (move-only, freed in the destructor);
+// every failed call throws mvs::Error with the C status and message. Threads: a Model may
+// be shared by sessions on any threads; a Session is used by one thread at a time.
+// Nothing here does more than convert arguments and check statuses.
+#ifndef MULTIVERSEG_HPP
+#define MULTIVERSEG_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "multiverseg.h"
+
+namespace mvs {
+
+/// A failed call: the C status code and the library's message (names the bad argument).
+class Error : public std::runtime_error {
+ public:
+  Error(MvsStatus status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  /// The C status code (never MVS_OK).
+  MvsStatus status() const noexcept { return status_; }
+
+ private:
+  MvsStatus status_;
+};
+
+namespace detail {
+inline void check(MvsStatus s) {
+  if (s != MVS_OK) throw Error(s, mvs_last_error_message());
+}
+template <class T> struct PixelTypeOf;
+template <> struct PixelTypeOf<uint8_t> { static constexpr MvsPixelType value = MVS_PIXEL_U8; };
+template <> struct PixelTypeOf<uint16_t> { static constexpr MvsPixelType value = MVS_PIXEL_U16; };
+template <> struct PixelTypeOf<int16_t> { static constexpr MvsPixelType value = MVS_PIXEL_I16; };
+template <> struct PixelTypeOf<float> { static constexpr MvsPixelType value = MVS_PIXEL_F32; };
+}  // namespace detail
+
+/// The library version, e.g. "0.1.0".
+inline std::string version() { return mvs_version(); }
+
+/// Which backend runs the networks.
+enum class Backend : uint32_t { Auto = MVS_BACKEND_AUTO, Cpu = MVS_BACKEND_CPU };
+
+/// A non-owning view of a 2D single-channel image in caller memory: uint8_t, uint16_t,
+/// int16_t or float pixels, rows `stride` pixels apart (0 = width). The data must outlive
+/// the call it is passed to; nothing is copied until the library preprocesses it.
+class ImageView {
+ public:
+  template <class T>
+  ImageView(const T* data, uint32_t width, uint32_t height, uint32_t stride = 0) {
+    img_.data = data;
+    img_.pixel_type = detail::PixelTypeOf<T>::value;
+    img_.width = width;
+    img_.height = height;
+    img_.stride = stride;
+    img_.use_window = 0;
+    img_.window_lo = 0.f;
+    img_.window_hi = 0.f;
+  }
+  /// Maps [lo, hi] to [0, 1] and clips (e.g. a CT window) instead of the image's min-max.
+  ImageView& window(float lo, float hi) {
+    img_.use_window = 1;
+    img_.window_lo = lo;
+    img_.window_hi = hi;
+    return *this;
+  }
+  uint32_t width() const noexcept { return img_.width; }
+  uint32_t height() const noexcept { return img_.height; }
+  /// The C struct this view stands for.
+  const MvsImage* c() const noexcept { return &img_; }
+
+ private:
+  MvsImage img_{};
+};
+
+/// Loaded weights and a backend; immutable, shareable across threads and sessions.
+class Model {
+ public:
+  /// Loads a weights file (safetensors written by `mvs convert` or tools/train).
+  static Model load(const std::string& path, Backend backend = Backend::Auto,
+                    uint32_t threads = 0) {
+    MvsModel* m = nullptr;
+    detail::check(mvs_model_load(path.c_str(), static_cast<uint32_t>(backend), threads, &m));
+    return Model(m);
+  }
+  /// Loads the default model (MVS_MODEL if set, else the model shipped in the library).
+  static Model load_default(Backend backend = Backend::Auto, uint32_t threads = 0) {
+    MvsModel* m = nullptr;
+    detail::check(mvs_model_load_default(static_cast<uint32_t>(backend), threads, &m));
+    return Model(m);
+  }
+  Model(Model&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  Model& operator=(Model&& o) noexcept {
+    if (this != &o) {
+      mvs_model_free(p_);
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model() { mvs_model_free(p_); }
+
+  /// The backend's description, e.g. "cpu (tract, 2 threads)".
+  std::string backend_name() const {
+    size_t n = 0;
+    detail::check(mvs_model_backend_name(p_, nullptr, 0, &n));
+    std::string s(n + 1, '\0');
+    detail::check(mvs_model_backend_name(p_, &s[0], s.size(), &n));
+    s.resize(n);
+    return s;
+  }
+  /// The C handle (still owned by this object).
+  const MvsModel* get() const noexcept { return p_; }
+
+ private:
+  explicit Model(MvsModel* p) : p_(p) {}
+  MvsModel* p_;
+};
+
+/// A prediction at the image's size: probabilities in [0, 1] and the 0/1 mask.
+struct Prediction {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<float> probabilities;
+  std::vector<uint8_t> mask;
+};
+
+/// One segmentation task: its context set, the current image, prompts and the previous
+/// prediction. Keeps its model alive. Use from one thread at a time.
+class Session {
+ public:
+  explicit Session(const Model& model) {
+    detail::check(mvs_session_create(model.get(), &p_));
+  }
+  Session(Session&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  Session& operator=(Session&& o) noexcept {
+    if (this != &o) {
+      mvs_session_free(p_);
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session() { mvs_session_free(p_); }
+
+  /// Uses ScribblePrompt-UNet while the context has fewer than n entries (default 1).
+  void set_min_context(uint32_t n) { detail::check(mvs_session_set_min_context(p_, n)); }
+
+  // ---- context set ----
+  /// Adds an image and its mask (nonzero = foreground, the image's size, row stride in
+  /// bytes or 0 for width) to the context; returns the entry's id.
+  uint64_t add_context(const ImageView& image, const uint8_t* mask, uint32_t mask_stride = 0) {
+    uint64_t id = 0;
+    detail::check(mvs_session_context_add(p_, image.c(), mask, mask_stride, &id));
+    return id;
+  }
+  void remove_context(uint64_t id) { detail::check(mvs_session_context_remove(p_, id)); }
+  size_t context_count() const {
+    size_t n = 0;
+    detail::check(mvs_session_context_count(p_, &n));
+    return n;
+  }
+  /// Context ids in insertion order.
+  std::vector<uint64_t> context_ids() const {
+    size_t n = 0;
+    detail::check(mvs_session_context_list(p_, nullptr, 0, &n));
+    std::vector<uint64_t> ids(n);
+    detail::check(mvs_session_context_list(p_, ids.data(), ids.size(), &n));
+    ids.resize(n);
+    return ids;
+  }
+  void clear_context() { detail::check(mvs_session_context_clear(p_)); }
+  void save_context(const std::string& path) const {
+    detail::check(mvs_session_context_save(p_, path.c_str()));
+  }
+  void load_context(const std::string& path) {
+    detail::check(mvs_session_context_load(p_, path.c_str()));
+  }
+  /// Adds the image_N.png / mask_N.png pairs of a folder; returns how many.
+  size_t import_folder(const std::string& dir) {
+    size_t n = 0;
+    detail::check(mvs_session_context_import_folder(p_, dir.c_str(), &n));
+    return n;
+  }
+
+  // ---- the current image ----
+  void set_image(const ImageView& image) { detail::check(mvs_session_set_image(p_, image.c())); }
+  /// Width and height of the current image ({0, 0} when none is set).
+  std::pair<uint32_t, uint32_t> image_size() const {
+    uint32_t w = 0, h = 0;
+    detail::check(mvs_session_image_size(p_, &w, &h));
+    return {w, h};
+  }
+  void add_click(double x, double y, bool positive = true) {
+    detail::check(mvs_session_add_click(p_, x, y, positive ? 1 : 0));
+  }
+  void add_box(double x0, double y0, double x1, double y1) {
+    detail::check(mvs_session_add_box(p_, x0, y0, x1, y1));
+  }
+  /// A brush mask of the image's size (nonzero = painted; stride in bytes, 0 = width).
+  void add_scribble(const uint8_t* mask, bool positive, uint32_t stride = 0) {
+    detail::check(mvs_session_add_scribble(p_, mask, stride, positive ? 1 : 0));
+  }
+  /// A polyline of (x, y) points painted with a round brush of `radius` pixels.
+  void add_scribble_polyline(const std::vector<std::pair<double, double>>& points,
+                             double radius, bool positive) {
+    std::vector<double> xy;
+    xy.reserve(points.size() * 2);
+    for (const auto& p : points) {
+      xy.push_back(p.first);
+      xy.push_back(p.second);
+    }
+    detail::check(mvs_session_add_scribble_polyline(p_, points.empty() ? nullptr : xy.data(),
+                                                    points.size(), radius, positive ? 1 : 0));
+  }
+  void undo() { detail::check(mvs_session_undo(p_)); }
+  void clear_prompts() { detail::check(mvs_session_clear_prompts(p_)); }
+
+  /// Predicts the current image; the logits feed the next prediction.
+  Prediction predict() {
+    auto wh = image_size();
+    Prediction p;
+    p.width = wh.first;
+    p.height = wh.second;
+    const size_t n = static_cast<size_t>(p.width) * p.height;
+    p.probabilities.resize(n);
+    p.mask.resize(n);
+    detail::check(mvs_session_predict(p_, p.probabilities.data(), p.mask.data(), n));
+    return p;
+  }
+  /// Predicts into caller buffers of `len` elements each (either may be null).
+  void predict_into(float* probabilities, uint8_t* mask, size_t len) {
+    detail::check(mvs_session_predict(p_, probabilities, mask, len));
+  }
+  /// Adds the current image with its binarized last prediction to the context.
+  uint64_t commit() {
+    uint64_t id = 0;
+    detail::check(mvs_session_commit(p_, &id));
+    return id;
+  }
+  /// Adds the current image with a caller-given mask (e.g. corrected by hand).
+  uint64_t commit_mask(const uint8_t* mask, uint32_t stride = 0) {
+    uint64_t id = 0;
+    detail::check(mvs_session_commit_mask(p_, mask, stride, &id));
+    return id;
+  }
+  /// The C handle (still owned by this object).
+  MvsSession* get() noexcept { return p_; }
+
+ private:
+  MvsSession* p_ = nullptr;
+};
+
+}  // namespace mvs
+
+#endif  // MULTIVERSEG_HPP

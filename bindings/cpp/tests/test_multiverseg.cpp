@@ -1,0 +1,129 @@
+// GoogleTest suite for the C++ wrapper, on the default model shipped in the library.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "multiverseg.hpp"
+
+namespace {
+
+// A 61x47 float image with a bright ellipse (the "structure") and its mask.
+struct Scene {
+  static constexpr uint32_t W = 61, H = 47;
+  std::vector<float> pixels = std::vector<float>(W * H);
+  std::vector<uint8_t> mask = std::vector<uint8_t>(W * H);
+  explicit Scene(double cx) {
+    for (uint32_t y = 0; y < H; ++y)
+      for (uint32_t x = 0; x < W; ++x) {
+        double u = (x - cx) / 14.0, v = (y - 23.0) / 9.0;
+        bool in = u * u + v * v <= 1.0;
+        mask[y * W + x] = in;
+        pixels[y * W + x] = (in ? 180.f : 40.f) + static_cast<float>((x * 7 + y * 3) % 11);
+      }
+  }
+  mvs::ImageView view() const { return mvs::ImageView(pixels.data(), W, H); }
+};
+
+mvs::Model cpu_model() { return mvs::Model::load_default(mvs::Backend::Cpu, 2); }
+
+}  // namespace
+
+TEST(Model, LoadsTheDefaultAndNamesItsBackend) {
+  auto m = cpu_model();
+  EXPECT_EQ(m.backend_name().rfind("cpu", 0), 0u) << m.backend_name();
+  EXPECT_FALSE(mvs::version().empty());
+}
+
+TEST(Model, BadPathThrowsWithStatusAndMessage) {
+  try {
+    mvs::Model::load("/nonexistent/model.safetensors");
+    FAIL() << "expected mvs::Error";
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_IO);
+    EXPECT_NE(std::string(e.what()).find("nonexistent"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Session, BadInputThrowsAndChangesNothing) {
+  auto m = cpu_model();
+  mvs::Session s(m);
+  Scene sc(30);
+  try {
+    s.add_click(1, 1);
+    FAIL() << "a click before an image must throw";
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_STATE);
+  }
+  std::vector<float> nan_pixels = sc.pixels;
+  nan_pixels[5] = NAN;
+  EXPECT_THROW(s.add_context(mvs::ImageView(nan_pixels.data(), Scene::W, Scene::H),
+                             sc.mask.data()),
+               mvs::Error);
+  EXPECT_EQ(s.context_count(), 0u);
+  s.set_image(sc.view());
+  try {
+    s.add_click(Scene::W + 3, 2);
+    FAIL();
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("outside"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(s.undo(), mvs::Error);  // the bad click was not kept
+  EXPECT_THROW(s.remove_context(12345), mvs::Error);
+}
+
+TEST(Session, TheWholeLoopWithAGrowingContext) {
+  auto m = cpu_model();
+  mvs::Session s(m);
+  for (int i = 0; i < 3; ++i) {
+    Scene sc(22 + 4 * i);
+    s.set_image(sc.view());
+    EXPECT_EQ(s.image_size(), std::make_pair(Scene::W, Scene::H));
+    s.add_click(22 + 4 * i, 23, true);
+    s.add_box(6 + 4 * i, 12, 40 + 4 * i, 34);
+    auto p = s.predict();
+    ASSERT_EQ(p.probabilities.size(), size_t(Scene::W) * Scene::H);
+    for (size_t k = 0; k < p.mask.size(); ++k) {
+      ASSERT_TRUE(p.probabilities[k] >= 0.f && p.probabilities[k] <= 1.f);
+      if (std::fabs(p.probabilities[k] - 0.5f) > 1e-6f) {
+        ASSERT_EQ(p.mask[k], p.probabilities[k] > 0.5f ? 1 : 0);
+      }
+    }
+    uint64_t id = (i == 2) ? s.commit_mask(sc.mask.data()) : s.commit();
+    EXPECT_EQ(s.context_ids().back(), id);
+  }
+  EXPECT_EQ(s.context_count(), 3u);
+
+  // Save, clear, load: the same ids come back.
+  const std::string path = ::testing::TempDir() + "mvs_cpp_ctx.bin";
+  auto ids = s.context_ids();
+  s.save_context(path);
+  s.clear_context();
+  EXPECT_EQ(s.context_count(), 0u);
+  s.load_context(path);
+  EXPECT_EQ(s.context_ids(), ids);
+  std::remove(path.c_str());
+}
+
+TEST(Session, PolylineScribbleUndoAndMove) {
+  auto m = cpu_model();
+  mvs::Session a(m);
+  Scene sc(30);
+  a.set_image(sc.view().window(0.f, 255.f));
+  a.add_scribble_polyline({{20, 23}, {40, 23}}, 1.5, true);
+  std::vector<uint8_t> brush(Scene::W * Scene::H, 0);
+  brush[2 * Scene::W + 2] = 1;
+  a.add_scribble(brush.data(), false);
+  a.undo();
+  mvs::Session b(std::move(a));  // the moved-from session is empty and safe to destroy
+  std::vector<float> probs(Scene::W * Scene::H);
+  b.predict_into(probs.data(), nullptr, probs.size());
+  EXPECT_THROW(b.predict_into(probs.data(), nullptr, probs.size() - 1), mvs::Error);
+  mvs::Model m2 = std::move(m);
+  mvs::Session c(m2);
+  c = std::move(b);
+  EXPECT_EQ(c.image_size().first, Scene::W);
+}
