@@ -36,6 +36,8 @@ fn cmake_package_gtest_and_examples() {
     let (build, prefix) = (tmp.join("build"), tmp.join("prefix"));
     let src = root();
     // The library build inside CMake shares cargo's target directory with this test.
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe.parent().unwrap().parent().unwrap().parent().unwrap();
     cmake(
         &[
             "-S",
@@ -44,6 +46,7 @@ fn cmake_package_gtest_and_examples() {
             p(&build),
             "-DCMAKE_BUILD_TYPE=Release",
             "-DMULTIVERSEG_BUILD_TESTS=ON",
+            &format!("-DCARGO_TARGET_DIR={}", p(target_dir)),
         ],
         "cmake configure",
     );

@@ -76,8 +76,9 @@ enum Cmd {
     },
     /// Segment a PNG: context from --context-dir (image_N.png/mask_N.png), clicks as x,y.
     Predict {
+        /// Weights file (default: the model shipped in the library, or $MVS_MODEL).
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         #[arg(long)]
         image: PathBuf,
         /// Folder with image_N.png / mask_N.png context pairs.
@@ -99,8 +100,9 @@ enum Cmd {
     },
     /// Raw tensor mode: .npy in, logits .npy out, no preprocessing.
     Infer {
+        /// Weights file (default: the model shipped in the library, or $MVS_MODEL).
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         #[arg(long)]
         target: PathBuf,
         #[arg(long)]
@@ -120,8 +122,9 @@ enum Cmd {
     },
     /// Write a network as ONNX (standard operators, context size S dynamic).
     ExportOnnx {
+        /// Weights file (default: the model shipped in the library, or $MVS_MODEL).
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         #[arg(long, value_enum)]
         network: Net,
         #[arg(short, long)]
@@ -130,8 +133,9 @@ enum Cmd {
     /// The evaluation protocol: simulated users on task folders (images/, masks/); writes
     /// results.csv, plots, and with --all a summary.md.
     Eval {
+        /// Weights file (default: the model shipped in the library, or $MVS_MODEL).
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         /// One task folder (images/<id>.png, masks/<id>.png).
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         task: Option<PathBuf>,
@@ -165,8 +169,9 @@ enum Cmd {
     },
     /// Time predictions on random inputs; prints median_ms per configuration.
     Bench {
+        /// Weights file (default: the model shipped in the library, or $MVS_MODEL).
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "cpu")]
         backend: Backend,
         #[arg(long, value_enum, default_value = "multiverseg")]
@@ -181,6 +186,14 @@ enum Cmd {
         #[arg(long, default_value_t = 128)]
         size: usize,
     },
+}
+
+/// The model at `path`, or the default model when no path is given.
+fn load_model(path: Option<&std::path::Path>, o: &ModelOptions) -> multiverseg::Result<Model> {
+    match path {
+        Some(p) => Model::load_with(p, o),
+        None => Model::load_default(o),
+    }
 }
 
 fn parse_nums(s: &str, n: usize, what: &str) -> Result<Vec<f64>, String> {
@@ -234,7 +247,7 @@ fn run(cli: Cli) -> Result<(), String> {
             out,
             threads,
         } => {
-            let m = Model::load_with(&model, &opts(Backend::Auto, threads)).map_err(e)?;
+            let m = load_model(model.as_deref(), &opts(Backend::Auto, threads)).map_err(e)?;
             let mut s = Session::new(m);
             if let Some(d) = context_dir {
                 let ids = multiverseg::context_io::import_folder(&mut s, &d).map_err(e)?;
@@ -281,7 +294,7 @@ fn run(cli: Cli) -> Result<(), String> {
             threads,
             out,
         } => {
-            let m = Model::load_with(&model, &opts(backend, threads)).map_err(e)?;
+            let m = load_model(model.as_deref(), &opts(backend, threads)).map_err(e)?;
             let t = npy::read(&target).map_err(e)?;
             if t.shape.len() != 4 || t.shape[1] != 5 {
                 return Err(format!(
@@ -344,7 +357,11 @@ fn run(cli: Cli) -> Result<(), String> {
             network,
             out,
         } => {
-            let w = Weights::load(&model).map_err(e)?;
+            let w = match &model {
+                Some(p) => Weights::load(p),
+                None => multiverseg::default_model::weights(),
+            }
+            .map_err(e)?;
             let proto = match network {
                 Net::Scribbleprompt => unet_graph(
                     &w,
@@ -388,7 +405,7 @@ fn run(cli: Cli) -> Result<(), String> {
             if n == 0 {
                 return Err("--n must be at least 1".into());
             }
-            let m = Model::load_with(&model, &opts(Backend::Auto, threads)).map_err(e)?;
+            let m = load_model(model.as_deref(), &opts(Backend::Auto, threads)).map_err(e)?;
             let (tasks, is_all) = match (task, all) {
                 (Some(t), None) => (vec![t], false),
                 (None, Some(d)) => (multiverseg::eval::task_dirs(&d).map_err(e)?, true),
@@ -434,7 +451,7 @@ fn run(cli: Cli) -> Result<(), String> {
             threads,
             size,
         } => {
-            let m = Model::load_with(&model, &opts(backend, threads)).map_err(e)?;
+            let m = load_model(model.as_deref(), &opts(backend, threads)).map_err(e)?;
             let sizes: Vec<usize> = context
                 .split(',')
                 .map(|x| x.trim().parse())
