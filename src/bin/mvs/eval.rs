@@ -172,6 +172,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             sm.final_dice
         );
         summaries.push(sm);
+        if a.all {
+            // Written task by task, so a long --all run that is stopped keeps what it did.
+            write_results_csv(&a.out.join(format!("{}_results.csv", task.name)), &recs)
+                .map_err(s)?;
+            let md = summary_markdown(&summaries, a.protocol.name());
+            std::fs::write(a.out.join("summary.md"), &md).map_err(|e| e.to_string())?;
+        }
         all.extend(recs);
     }
     write_results_csv(&a.out.join("results.csv"), &all).map_err(s)?;
