@@ -29,7 +29,7 @@ pub struct EvalArgs {
     pub out: PathBuf,
 }
 
-const COLORS: [(u8, u8, u8); 8] = [
+const COLORS: [(u8, u8, u8); 12] = [
     (31, 119, 180),
     (255, 127, 14),
     (44, 160, 44),
@@ -38,6 +38,10 @@ const COLORS: [(u8, u8, u8); 8] = [
     (140, 86, 75),
     (227, 119, 194),
     (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (0, 0, 0),
+    (255, 187, 120),
 ];
 
 fn bar(total: u64, what: &str) -> ProgressBar {
