@@ -1,38 +1,14 @@
 //! Compiles tests/c/test_capi.c against include/multiverseg.h and the cdylib, runs it,
 //! and runs it again under valgrind (which must report no errors and no definite leaks).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn lib_dir() -> PathBuf {
-    // target/<profile>/deps/c_api-<hash> -> target/<profile>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn build(tmp: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = lib_dir();
-    // `cargo test` builds the library only as an rlib, so on a clean checkout the cdylib is
-    // missing; build it with the same profile and target directory as this test binary.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--lib", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(lib.parent().unwrap());
-    if lib.file_name().and_then(|n| n.to_str()) == Some("release") {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().expect("running cargo").success(),
-        "building the cdylib failed"
-    );
-    assert!(
-        lib.join("libmultiverseg.so").exists(),
-        "libmultiverseg.so not found in {}",
-        lib.display()
-    );
+    let lib = common::build_native_libs();
     let exe = tmp.join("test_capi");
     let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-o"])

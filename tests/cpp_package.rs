@@ -4,21 +4,14 @@
 //! pkg-config, and runs the C and C++ examples on the default model.
 //! Needs cmake, a C++17 compiler, GoogleTest, libpng and pkg-config (.ci/run installs them).
 
+mod common;
+
+use common::run;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{what} failed:\n{text}");
-    text
 }
 
 fn cmake(args: &[&str], what: &str) -> String {

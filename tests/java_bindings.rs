@@ -3,35 +3,17 @@
 //! compiles examples/java/StackLoop.java against the jar and runs it.
 //! Needs a JDK and Maven (.ci/run installs them).
 
+mod common;
+
+use common::{build_native_libs, run};
 use std::path::PathBuf;
 use std::process::Command;
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{what} failed:\n{text}");
-    text
-}
 
 #[test]
 fn maven_junit_suite_and_the_stack_example() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     // The jar bundles target/<profile>/libmultiverseg.so: build it with this test's profile.
-    let exe = std::env::current_exe().unwrap();
-    let lib_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .args(["build", "--lib", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(lib_dir.parent().unwrap());
-    if lib_dir.file_name().and_then(|n| n.to_str()) == Some("release") {
-        cargo.arg("--release");
-    }
-    run(&mut cargo, "cargo build --lib");
+    let lib_dir = build_native_libs();
 
     let java = root.join("bindings/java");
     let mvn = run(

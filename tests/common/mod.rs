@@ -1,0 +1,42 @@
+//! Helpers shared by the tests that drive external tools (C compiler, CMake, Maven).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `cmd`, fails the test with its output unless it succeeds, returns stdout + stderr.
+#[allow(dead_code)]
+pub fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+/// Builds the cdylib/staticlib with this test's profile and target directory (`cargo test`
+/// builds only the rlib) and returns the folder that holds them (target/<profile>).
+#[allow(dead_code)]
+pub fn build_native_libs() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>
+    let exe = std::env::current_exe().unwrap();
+    let lib = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--lib", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(lib.parent().unwrap());
+    if lib.file_name().and_then(|n| n.to_str()) == Some("release") {
+        cmd.arg("--release");
+    }
+    run(&mut cmd, "cargo build --lib");
+    assert!(
+        lib.join("libmultiverseg.so").exists(),
+        "libmultiverseg.so not found in {}",
+        lib.display()
+    );
+    lib
+}
