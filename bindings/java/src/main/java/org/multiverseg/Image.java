@@ -41,7 +41,7 @@ public final class Image {
     this.stride = stride;
   }
 
-  private static void checkSize(long have, long elemBytes, int width, int height, int stride) {
+  private static void checkSize(long have, int width, int height, int stride) {
     if (width <= 0 || height <= 0) {
       throw new IllegalArgumentException("width and height must be positive");
     }
@@ -60,7 +60,7 @@ public final class Image {
     if (!b.isDirect()) {
       throw new IllegalArgumentException("the buffer must be direct (ByteBuffer.allocateDirect)");
     }
-    checkSize(b.remaining(), elemBytes, w, h, stride);
+    checkSize(b.remaining(), w, h, stride);
     Pointer p = Native.getDirectBufferPointer(b).share(b.position() * elemBytes);
     return new Image(p, b, type, w, h, stride);
   }
@@ -76,7 +76,7 @@ public final class Image {
 
   /** 8-bit pixels (read as unsigned), copied once into native memory. */
   public static Image u8(byte[] pixels, int width, int height, int stride) {
-    checkSize(pixels.length, 1, width, height, stride);
+    checkSize(pixels.length, width, height, stride);
     Memory m = copy(pixels.length, 1);
     m.write(0, pixels, 0, pixels.length);
     return new Image(m, m, U8, width, height, stride);
@@ -103,7 +103,7 @@ public final class Image {
   }
 
   private static Image shorts(short[] pixels, int type, int width, int height, int stride) {
-    checkSize(pixels.length, 2, width, height, stride);
+    checkSize(pixels.length, width, height, stride);
     Memory m = copy(pixels.length, 2);
     m.write(0, pixels, 0, pixels.length);
     return new Image(m, m, type, width, height, stride);
@@ -116,7 +116,7 @@ public final class Image {
 
   /** Float pixels, copied once (NaN and Inf are rejected by the library). */
   public static Image f32(float[] pixels, int width, int height, int stride) {
-    checkSize(pixels.length, 4, width, height, stride);
+    checkSize(pixels.length, width, height, stride);
     Memory m = copy(pixels.length, 4);
     m.write(0, pixels, 0, pixels.length);
     return new Image(m, m, F32, width, height, stride);

@@ -90,10 +90,7 @@ public final class Session implements AutoCloseable {
     if (mask != null) {
       checkMask(mask.length, image, maskStride);
     }
-    LongByReference id = new LongByReference();
-    MvsException.check(
-        CApi.LIB.mvs_session_context_add(h(), image.toC(), maskPointer(mask), maskStride, id));
-    return id.getValue();
+    return addContext(image, maskPointer(mask), maskStride);
   }
 
   /** {@link #addContext(Image, byte[], int)} with the mask in a direct buffer (no copy). */
@@ -102,9 +99,12 @@ public final class Session implements AutoCloseable {
     if (mask != null) {
       checkMask(mask.remaining(), image, maskStride);
     }
+    return addContext(image, maskPointer(mask), maskStride);
+  }
+
+  private long addContext(Image image, Pointer mask, int maskStride) throws MvsException {
     LongByReference id = new LongByReference();
-    MvsException.check(
-        CApi.LIB.mvs_session_context_add(h(), image.toC(), maskPointer(mask), maskStride, id));
+    MvsException.check(CApi.LIB.mvs_session_context_add(h(), image.toC(), mask, maskStride, id));
     return id.getValue();
   }
 
