@@ -2,7 +2,7 @@
 //!
 //! Layers, from the bottom: [`arch`], [`weights`] and [`checkpoint`] describe and
 //! load the networks; [`graph`] builds them; [`backend`] is the trait the
-//! [`cpu`] backend implements; [`preprocess`] and [`prompts`] turn a user's image
+//! [`cpu`] (tract) and [`gpu`] (wgpu) backends implement; [`preprocess`] and [`prompts`] turn a user's image
 //! and clicks into network input; [`session`] holds one task's state; [`ffi`]
 //! is the C ABI over all of it.
 
@@ -15,6 +15,7 @@ pub mod default_model;
 pub mod error;
 pub mod eval;
 pub mod ffi;
+pub mod gpu;
 pub mod graph;
 pub mod model;
 pub mod npy;

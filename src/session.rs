@@ -2,6 +2,7 @@
 //! prompts and the previous logits. Every method either fully succeeds or
 //! leaves the session exactly as it was.
 
+use crate::backend::BackendState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Model, NetworkChoice, NET_SIZE};
 use crate::preprocess::{
@@ -69,6 +70,10 @@ pub struct Session {
     prompts: Vec<(Prompt, Option<Vec<f32>>)>,
     prev_logits: Option<Vec<f32>>,
     last: Option<Prediction>,
+    /// What the backend keeps for this session (on the GPU: buffers and the context).
+    backend_state: BackendState,
+    /// Bumped on every change of the context, so the backend knows when to re-upload it.
+    context_version: u64,
 }
 
 impl Session {
@@ -83,6 +88,8 @@ impl Session {
             prompts: Vec::new(),
             prev_logits: None,
             last: None,
+            backend_state: BackendState::default(),
+            context_version: 0,
         }
     }
 
@@ -130,6 +137,7 @@ impl Session {
             .map(|v| if v > 0.5 { 1.0 } else { 0.0 })
             .collect();
         self.context.push(ContextEntry { id, image, label });
+        self.context_version += 1;
         id
     }
 
@@ -141,6 +149,7 @@ impl Session {
             .position(|e| e.id == id)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("id: no context entry {id}")))?;
         self.context.remove(i);
+        self.context_version += 1;
         Ok(())
     }
 
@@ -162,6 +171,7 @@ impl Session {
     /// Removes every entry.
     pub fn context_clear(&mut self) {
         self.context.clear();
+        self.context_version += 1;
     }
 
     /// Replaces the context set (used by loading); ids continue after the largest.
@@ -169,6 +179,7 @@ impl Session {
         let max = entries.iter().map(|e| e.id).max().unwrap_or(0);
         self.next_id = self.next_id.max(max + 1);
         self.context = entries;
+        self.context_version += 1;
     }
 
     // ---- target and prompts ----
@@ -287,7 +298,9 @@ impl Session {
             ci.extend_from_slice(&e.image);
             cl.extend_from_slice(&e.label);
         }
-        let logits = self.model.infer(
+        let logits = self.model.infer_in(
+            &mut self.backend_state,
+            Some(self.context_version),
             NetworkChoice::Auto,
             self.min_context,
             &x,

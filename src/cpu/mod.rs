@@ -1,7 +1,7 @@
 //! CPU backend on tract: the graph from [`crate::graph`], optimized once per
 //! resolution with a symbolic context size, so S may change between calls for free.
 
-use crate::backend::Backend;
+use crate::backend::{check_dims, Backend, BackendState};
 use crate::error::{Error, Result};
 use crate::graph::{multiverseg_graph, unet_graph, GraphFlavor, Network};
 use crate::weights::Weights;
@@ -113,15 +113,6 @@ fn tensor(shape: &[usize], data: &[f32]) -> Result<TValue> {
         .into_tvalue())
 }
 
-fn check_dims(h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
-        return Err(Error::arg(format!(
-            "network input size {h}x{w} must be a positive multiple of 16"
-        )));
-    }
-    Ok(())
-}
-
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
         format!("cpu (tract, {} threads)", self.threads)
@@ -129,6 +120,8 @@ impl Backend for CpuBackend {
 
     fn multiverseg(
         &self,
+        _state: &mut BackendState,
+        _context_version: Option<u64>,
         target: &[f32],
         ci: &[f32],
         cl: &[f32],
@@ -151,7 +144,13 @@ impl Backend for CpuBackend {
         self.run(&plan, inputs)
     }
 
-    fn scribbleprompt(&self, target: &[f32], h: usize, w: usize) -> Result<Vec<f32>> {
+    fn scribbleprompt(
+        &self,
+        _state: &mut BackendState,
+        target: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
         check_dims(h, w)?;
         let plan = self.plan(Network::ScribblePrompt, h, w)?;
         self.run(&plan, tvec![tensor(&[1, 5, h, w], target)?])

@@ -63,10 +63,14 @@ pub enum MvsPixelType {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MvsBackend {
-    /// The GPU when one is available, else the CPU (this build: the CPU).
+    /// A hardware GPU when one is available (Vulkan, Metal or DX12), else the CPU.
     MVS_BACKEND_AUTO = 0,
     /// The CPU.
     MVS_BACKEND_CPU = 1,
+    /// The GPU (software adapters such as lavapipe included); loading fails with
+    /// MVS_ERR_BACKEND when there is none. A GPU that fails later (lost device, out of
+    /// memory) falls back to the CPU, with the reason on stderr and in the backend name.
+    MVS_BACKEND_GPU = 2,
 }
 
 /// A 2D single-channel image in caller memory.
@@ -208,11 +212,13 @@ fn model_options(backend: u32, threads: u32) -> Result<ModelOptions, Error> {
     let kind = match backend {
         b if b == MvsBackend::MVS_BACKEND_AUTO as u32 => BackendKind::Auto,
         b if b == MvsBackend::MVS_BACKEND_CPU as u32 => BackendKind::Cpu,
+        b if b == MvsBackend::MVS_BACKEND_GPU as u32 => BackendKind::Gpu,
         b => return Err(Error::arg(format!("backend: unknown value {b}"))),
     };
     Ok(ModelOptions {
         backend: kind,
         threads: threads as usize,
+        ..Default::default()
     })
 }
 

@@ -1,0 +1,152 @@
+//! Opening a wgpu device: adapter choice, limits, error capture, and the compiled kernels.
+
+use super::program::Kernels;
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// An open device with its queue and the project's compiled kernels.
+pub(crate) struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub kernels: Kernels,
+    /// Set when the device is lost; a lost device never comes back.
+    lost: Arc<Mutex<Option<String>>>,
+    /// Errors outside any error scope (wgpu's default handler would panic on them).
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// The adapters wgpu finds, best first. Software adapters (lavapipe, WARP) are listed
+/// only when `allow_software`: `auto` must not pick one over tract, which is faster.
+/// `MVS_GPU_ADAPTER`, if set, keeps only adapters whose name contains it (case-insensitive).
+fn adapters(allow_software: bool) -> Vec<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let instance = wgpu::Instance::new(desc);
+    let filter = std::env::var("MVS_GPU_ADAPTER")
+        .ok()
+        .map(|s| s.to_lowercase());
+    let mut list: Vec<wgpu::Adapter> =
+        pollster::block_on(instance.enumerate_adapters(desc_backends()))
+            .into_iter()
+            .filter(|a| {
+                let info = a.get_info();
+                (allow_software || info.device_type != wgpu::DeviceType::Cpu)
+                    && filter
+                        .as_ref()
+                        .is_none_or(|f| info.name.to_lowercase().contains(f))
+            })
+            .collect();
+    list.sort_by_key(|a| type_rank(a.get_info().device_type));
+    list
+}
+
+fn desc_backends() -> wgpu::Backends {
+    wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12
+}
+
+impl Gpu {
+    /// Opens the best adapter; `allow_software` admits CPU adapters such as lavapipe.
+    pub fn open(allow_software: bool) -> Result<Gpu> {
+        let list = adapters(allow_software);
+        let adapter = list.into_iter().next().ok_or_else(|| {
+            Error::backend(if allow_software {
+                "no GPU adapter found (wgpu found no Vulkan, Metal or DX12 device)"
+            } else {
+                "no hardware GPU adapter found (wgpu found no Vulkan, Metal or DX12 GPU)"
+            })
+        })?;
+        let info = adapter.get_info();
+        // Everything the adapter offers: large storage bindings let a big context run
+        // in few chunks.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("multiverseg"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::backend(format!("opening GPU {}: {e}", info.name)))?;
+        let lost = Arc::new(Mutex::new(None));
+        let l2 = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            *l2.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("device lost ({reason:?}): {msg}"));
+        });
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let u2 = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            u2.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e.to_string());
+        }));
+        let kernels = Kernels::new(&device);
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            kernels,
+            lost,
+            uncaptured,
+        })
+    }
+
+    /// "NVIDIA H100 (Vulkan)".
+    pub fn describe(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// Whether the adapter is a software rasterizer (lavapipe and the like).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The reason the device is unusable, if it is.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(l) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Some(l);
+        }
+        let mut u = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner());
+        if u.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut *u).join("; "))
+        }
+    }
+
+    /// Runs `f` inside out-of-memory and validation error scopes; an error in either
+    /// becomes an `Err` (a failed allocation must not go unnoticed).
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let r = f();
+        let v = pollster::block_on(val.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o.or(v) {
+            return Err(Error::backend(format!("GPU {what}: {e}")));
+        }
+        if let Some(e) = self.failure() {
+            return Err(Error::backend(format!("GPU {what}: {e}")));
+        }
+        r
+    }
+
+    /// The largest buffer the device lets one storage binding see.
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+}

@@ -1,0 +1,271 @@
+//! GPU backend on wgpu (Vulkan, Metal, DX12) with the project's own WGSL kernels:
+//! implicit-GEMM 3x3 convolution batched over the context, GroupNorm with compensated
+//! and pairwise accumulation, max-pool, bilinear upsampling, entry means.
+//!
+//! Weights go to the device once per model. Each session keeps its buffers, its
+//! context and the first CrossConv's context halves on the device
+//! ([`BackendState`]), so a click uploads only the 5-channel target. A prediction is
+//! one command buffer; the logits are the only read-back. A context whose buffers
+//! would exceed the device's storage-binding limit is processed in chunks of entries.
+//! A lost device or a failed allocation falls back to the CPU backend.
+
+mod device;
+mod nets;
+mod program;
+#[cfg(test)]
+mod tests;
+
+use crate::backend::{check_dims, Backend, BackendState};
+use crate::cpu::CpuBackend;
+use crate::error::{Error, ErrorKind, Result};
+use crate::weights::Weights;
+use device::Gpu;
+use nets::{MvsState, MvsWeights, UNetState, UNetWeights};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// GPU options (see [`crate::ModelOptions`]).
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Admit software adapters (lavapipe); `auto` does not, since tract is faster.
+    pub allow_software: bool,
+    /// Most context entries per chunk (0 = as many as the device's limits allow).
+    pub max_chunk: usize,
+    /// Most bytes of activations one session may allocate (0 = no limit). A prediction
+    /// that needs more runs on the CPU instead.
+    pub memory_limit: u64,
+}
+
+/// The wgpu backend. `Send + Sync`: sessions on several threads share its device
+/// and weights; each keeps its own buffers.
+pub struct GpuBackend {
+    gpu: Gpu,
+    mvs: Option<MvsWeights>,
+    unet: Option<UNetWeights>,
+    weights: Arc<Weights>,
+    threads: usize,
+    cpu: OnceLock<CpuBackend>,
+    /// Why the device became unusable, once it has.
+    lost: Mutex<Option<String>>,
+    opts: GpuOptions,
+}
+
+#[derive(Default)]
+struct GpuSession {
+    mvs: Option<MvsState>,
+    unet: Option<UNetState>,
+}
+
+impl GpuBackend {
+    /// Opens the best adapter and uploads the weights. `threads` is for the CPU fallback.
+    pub fn new(weights: Arc<Weights>, threads: usize, opts: &GpuOptions) -> Result<Self> {
+        let gpu = Gpu::open(opts.allow_software)?;
+        let (mvs, unet) = gpu.scoped("weight upload", || {
+            let mvs = match &weights.multiverseg {
+                Some(a) => Some(MvsWeights::upload(&gpu, &weights, a)?),
+                None => None,
+            };
+            let unet = match &weights.unet {
+                Some(a) => Some(UNetWeights::upload(&gpu, &weights, a)?),
+                None => None,
+            };
+            Ok((mvs, unet))
+        })?;
+        Ok(GpuBackend {
+            gpu,
+            mvs,
+            unet,
+            weights,
+            threads,
+            cpu: OnceLock::new(),
+            lost: Mutex::new(None),
+            opts: opts.clone(),
+        })
+    }
+
+    /// The adapter's name and graphics API, e.g. "NVIDIA H100 80GB HBM3 (Vulkan)".
+    pub fn adapter(&self) -> String {
+        self.gpu.describe()
+    }
+
+    fn cpu(&self) -> &CpuBackend {
+        self.cpu
+            .get_or_init(|| CpuBackend::new(self.weights.clone(), self.threads))
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Entries per chunk for a context of `s` at `h`x`w`: as few chunks as the binding
+    /// and dispatch limits allow, balanced.
+    fn chunks(&self, mw: &MvsWeights, s: usize, h: usize, w: usize) -> Result<Vec<usize>> {
+        let per = mw.entry_bytes(h, w);
+        let by_binding = (self.gpu.max_binding() / per) as usize;
+        // The convolution's grid has one workgroup per 64 output pixels in x.
+        let by_dispatch =
+            self.gpu.limits.max_compute_workgroups_per_dimension as usize * 64 / (h * w);
+        let mut cap = by_binding.min(by_dispatch);
+        if self.opts.max_chunk > 0 {
+            cap = cap.min(self.opts.max_chunk);
+        }
+        if cap == 0 {
+            return Err(Error::backend(format!(
+                "one context entry at {h}x{w} needs {per} bytes in one buffer; the GPU allows {}",
+                self.gpu.max_binding()
+            )));
+        }
+        let n = s.div_ceil(cap);
+        let chunks: Vec<usize> = (0..n).map(|i| s / n + (i < s % n) as usize).collect();
+        let need = mw.state_bytes(h, w, &chunks);
+        if self.opts.memory_limit > 0 && need > self.opts.memory_limit {
+            return Err(Error::backend(format!(
+                "a context of {s} at {h}x{w} needs {} MiB of GPU memory, above the limit of {} MiB",
+                need >> 20,
+                self.opts.memory_limit >> 20
+            )));
+        }
+        Ok(chunks)
+    }
+
+    fn mvs_gpu(
+        &self,
+        st: &mut GpuSession,
+        version: Option<u64>,
+        target: &[f32],
+        ci: &[f32],
+        cl: &[f32],
+        s: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
+        let mw = self
+            .mvs
+            .as_ref()
+            .ok_or_else(|| Error::state("the model has no MultiverSegNet"))?;
+        let chunks = self.chunks(mw, s, h, w)?;
+        self.gpu.scoped("prediction", || {
+            if !st
+                .mvs
+                .as_ref()
+                .is_some_and(|m| m.h == h && m.w == w && m.chunks == chunks)
+            {
+                drop(st.mvs.take()); // free the old buffers before allocating new ones
+                st.mvs = Some(MvsState::new(&self.gpu, mw, h, w, chunks));
+            }
+            let m = st.mvs.as_mut().unwrap();
+            if version.is_none() || m.version != version {
+                m.set_context(&self.gpu, ci, cl);
+                m.version = version;
+            }
+            m.predict(&self.gpu, target)
+        })
+    }
+
+    fn unet_gpu(
+        &self,
+        st: &mut GpuSession,
+        target: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
+        let uw = self
+            .unet
+            .as_ref()
+            .ok_or_else(|| Error::state("the model has no ScribblePrompt-UNet"))?;
+        self.gpu.scoped("prediction", || {
+            if !st.unet.as_ref().is_some_and(|u| u.h == h && u.w == w) {
+                drop(st.unet.take());
+                st.unet = Some(UNetState::new(&self.gpu, uw, h, w));
+            }
+            st.unet.as_ref().unwrap().predict(&self.gpu, target)
+        })
+    }
+
+    /// After a GPU failure: logs it, drops the session's device buffers, marks a lost
+    /// device for good, and says what the CPU run must mention if it fails too.
+    fn note_failure(&self, state: &mut BackendState, e: &Error) -> String {
+        state.clear();
+        let msg = format!("GPU {} failed: {}", self.adapter(), e.message);
+        if let Some(l) = self.gpu.failure() {
+            *self.lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
+        }
+        eprintln!("multiverseg: {msg}; running this prediction on the CPU");
+        msg
+    }
+}
+
+fn fallback_result(r: Result<Vec<f32>>, why: &str) -> Result<Vec<f32>> {
+    r.map_err(|e| Error::backend(format!("{} (after the {why})", e.message)))
+}
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        match self.lost() {
+            Some(why) => format!(
+                "{} [GPU {} unusable: {why}]",
+                self.cpu().describe(),
+                self.adapter()
+            ),
+            None => format!("gpu (wgpu: {})", self.adapter()),
+        }
+    }
+
+    fn multiverseg(
+        &self,
+        state: &mut BackendState,
+        version: Option<u64>,
+        target: &[f32],
+        ci: &[f32],
+        cl: &[f32],
+        s: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
+        check_dims(h, w)?;
+        if s == 0 || ci.len() != s * h * w || cl.len() != s * h * w || target.len() != 5 * h * w {
+            return Err(Error::arg(
+                "context must be [S>=1, H, W] images and labels, target [5, H, W]",
+            ));
+        }
+        if self.lost().is_none() {
+            match self.mvs_gpu(state.get::<GpuSession>(), version, target, ci, cl, s, h, w) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.kind == ErrorKind::Backend => {
+                    let why = self.note_failure(state, &e);
+                    return fallback_result(
+                        self.cpu()
+                            .multiverseg(state, version, target, ci, cl, s, h, w),
+                        &why,
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.cpu()
+            .multiverseg(state, version, target, ci, cl, s, h, w)
+    }
+
+    fn scribbleprompt(
+        &self,
+        state: &mut BackendState,
+        target: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>> {
+        check_dims(h, w)?;
+        if target.len() != 5 * h * w {
+            return Err(Error::arg("target must be [5, H, W]"));
+        }
+        if self.lost().is_none() {
+            match self.unet_gpu(state.get::<GpuSession>(), target, h, w) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.kind == ErrorKind::Backend => {
+                    let why = self.note_failure(state, &e);
+                    return fallback_result(self.cpu().scribbleprompt(state, target, h, w), &why);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.cpu().scribbleprompt(state, target, h, w)
+    }
+}
