@@ -2,7 +2,7 @@
 //! for random-weight checkpoints saved exactly like the official ones.
 //! Small config (MultiverSegNet nf=32, UNet nf=16) at 128x128; tolerance 5e-5 max abs.
 
-use multiverseg::{npy, Model, ModelOptions, NetworkChoice, Weights};
+use multiverseg::{npy, BackendKind, Model, ModelOptions, NetworkChoice, Weights};
 use std::path::{Path, PathBuf};
 
 const TOL: f64 = 5e-5;
@@ -16,10 +16,12 @@ fn model() -> Model {
     Model::from_weights(
         w,
         &ModelOptions {
+            backend: BackendKind::Cpu,
             threads: 2,
             ..Default::default()
         },
     )
+    .unwrap()
 }
 
 fn max_abs(a: &[f32], b: &[f64]) -> f64 {

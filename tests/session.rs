@@ -2,7 +2,7 @@
 //! nothing, undo, commit, save/load, folder import, network choice.
 
 use multiverseg::context_io::{import_folder, load_context, save_context};
-use multiverseg::{ImageView, Model, ModelOptions, Pixels, Session, Weights, Window};
+use multiverseg::{BackendKind, ImageView, Model, ModelOptions, Pixels, Session, Weights, Window};
 use std::path::{Path, PathBuf};
 
 fn model() -> Model {
@@ -11,10 +11,12 @@ fn model() -> Model {
     Model::from_weights(
         w,
         &ModelOptions {
+            backend: BackendKind::Cpu,
             threads: 2,
             ..Default::default()
         },
     )
+    .unwrap()
 }
 
 fn image(w: usize, h: usize, seed: u32) -> Vec<f32> {

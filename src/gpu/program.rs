@@ -152,7 +152,9 @@ pub(crate) fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> wgpu::Buffer {
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: bytemuck::cast_slice(&v),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
         })
 }
 
@@ -192,7 +194,7 @@ impl<'g> ProgramBuilder<'g> {
             steps: Vec::new(),
             dummy: storage(gpu, "dummy", 4),
             norm_partial: storage(gpu, "norm partial", e * NORM_PARTS * 4),
-            norm_stats: storage(gpu, "norm stats", e * 2),
+            norm_stats: storage(gpu, "norm stats", e * 4),
             norm_entries: e,
         }
     }

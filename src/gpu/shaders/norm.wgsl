@@ -4,6 +4,8 @@
 //            with a two-pass mean/deviation and tree reductions in workgroup memory;
 //  finalize: one thread per entry merges the parts with Chan's parallel formula;
 //  apply:    normalizes in place.
+// All sums run on x - K, K being the entry's first value: an entry whose values share a
+// large offset would otherwise lose the digits that x - mean keeps.
 
 struct Params {
     n: u32,      // entries
@@ -18,8 +20,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> partial: array<f32>; // [n][parts][4]: count, mean, m2
-@group(0) @binding(3) var<storage, read_write> stats: array<f32>;   // [n][2]: mean, 1/std
+@group(0) @binding(2) var<storage, read_write> partial: array<f32>; // [n][parts][4]: count, mean, m2, K
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;   // [n][4]: K, mean of x - K, 1/std
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
 
@@ -48,11 +50,12 @@ fn stats_pass(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_
     let base = (e * p.cs + p.co) * p.hw;
     let lo = u32((u64_mul_div(part, len, p.parts)));
     let hi = u32((u64_mul_div(part + 1u, len, p.parts)));
+    let k = x[base];
     // Pass 1: the part's mean.
     var s = 0.0;
     var comp = 0.0; // Kahan compensation
     for (var i = lo + lid; i < hi; i += 256u) {
-        let y = x[base + i] - comp;
+        let y = (x[base + i] - k) - comp;
         let t = s + y;
         comp = (t - s) - y;
         s = t;
@@ -63,7 +66,7 @@ fn stats_pass(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_
     var q = 0.0;
     comp = 0.0;
     for (var i = lo + lid; i < hi; i += 256u) {
-        let d = x[base + i] - mean;
+        let d = (x[base + i] - k) - mean;
         let y = d * d - comp;
         let t = q + y;
         comp = (t - q) - y;
@@ -75,6 +78,7 @@ fn stats_pass(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_
         partial[o] = count;
         partial[o + 1u] = mean;
         partial[o + 2u] = m2;
+        partial[o + 3u] = k;
     }
 }
 
@@ -107,8 +111,9 @@ fn finalize_pass(@builtin(global_invocation_id) gid: vec3<u32>) {
         m2 += partial[o + 2u] + d * d * (n * nb / n_ab);
         n = n_ab;
     }
-    stats[e * 2u] = mean;
-    stats[e * 2u + 1u] = 1.0 / sqrt(m2 / n + 1e-5);
+    stats[e * 4u] = partial[e * p.parts * 4u + 3u];
+    stats[e * 4u + 1u] = mean;
+    stats[e * 4u + 2u] = 1.0 / sqrt(m2 / n + 1e-5);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -121,8 +126,9 @@ fn apply_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         let r = i % len;
         let c = r / p.hw;
         let idx = (e * p.cs + p.co) * p.hw + r;
-        let mean = stats[e * 2u];
-        let rstd = stats[e * 2u + 1u];
-        x[idx] = (x[idx] - mean) * rstd * gamma[c] + beta[c];
+        let k = stats[e * 4u];
+        let mean = stats[e * 4u + 1u];
+        let rstd = stats[e * 4u + 2u];
+        x[idx] = ((x[idx] - k) - mean) * rstd * gamma[c] + beta[c];
     }
 }

@@ -1,0 +1,294 @@
+//! The GPU backend end to end on the small test model (MultiverSegNet nf=32, UNet nf=16,
+//! 128x128): logits against the f64 PyTorch reference, chunked contexts, sessions that
+//! give the CPU's masks, and the fallback to the CPU. Runs on any Vulkan/Metal/DX12
+//! adapter, Mesa's lavapipe included (CI installs it).
+//!
+//! With no adapter at all every test here fails with instructions, unless
+//! MVS_SKIP_GPU_TESTS=1, in which case each says on stderr that it skipped.
+
+use multiverseg::backend::BackendState;
+use multiverseg::{
+    npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Weights,
+    Window,
+};
+use std::path::{Path, PathBuf};
+
+/// Tolerance from the issue: the whole network within 1e-3 of f64. The kernels do
+/// much better (about 1e-5 measured); this leaves room for other GPUs' rounding.
+const TOL: f64 = 1e-3;
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small")
+}
+
+fn weights() -> Weights {
+    Weights::from_checkpoints(&data().join("mvs.pt"), Some(&data().join("sp.pt"))).unwrap()
+}
+
+fn model_with(opts: ModelOptions) -> Option<Model> {
+    match Model::from_weights(weights(), &opts) {
+        Ok(m) => Some(m),
+        Err(e) if std::env::var("MVS_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
+            eprintln!("GPU TEST SKIPPED (MVS_SKIP_GPU_TESTS=1): {}", e.message);
+            None
+        }
+        Err(e) => panic!(
+            "{} -- GPU tests need a Vulkan device; install Mesa's lavapipe \
+             (apt-get install mesa-vulkan-drivers) or set MVS_SKIP_GPU_TESTS=1 to skip them",
+            e.message
+        ),
+    }
+}
+
+fn gpu_model(max_chunk: usize) -> Option<Model> {
+    model_with(ModelOptions {
+        backend: BackendKind::Gpu,
+        threads: 2,
+        gpu_max_chunk: max_chunk,
+        ..Default::default()
+    })
+}
+
+fn cpu_model() -> Model {
+    Model::from_weights(
+        weights(),
+        &ModelOptions {
+            backend: BackendKind::Cpu,
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn max_abs(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y).abs())
+        .fold(0.0, f64::max)
+}
+
+fn inputs(which: &str, s: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let t = npy::read(&data().join(format!("target_{which}.npy"))).unwrap();
+    let ci = npy::read(&data().join("context_images.npy")).unwrap();
+    let cl = npy::read(&data().join("context_labels.npy")).unwrap();
+    let px = 128 * 128;
+    (
+        t.data,
+        ci.data[..s * px].to_vec(),
+        cl.data[..s * px].to_vec(),
+    )
+}
+
+fn mvs_error(m: &Model, s: usize, which: &str) -> f64 {
+    let (t, ci, cl) = inputs(which, s);
+    let logits = m
+        .infer(NetworkChoice::MultiverSeg, 1, &t, &ci, &cl, 128, 128)
+        .unwrap();
+    let (_, want) = npy::read_f64(&data().join(format!("mvs_s{s}{which}_f64.npy"))).unwrap();
+    let err = max_abs(&logits, &want);
+    eprintln!(
+        "{}: S={s}{which}: max abs error {err:.3e}",
+        m.backend_name()
+    );
+    err
+}
+
+#[test]
+fn multiverseg_matches_f64_reference_on_gpu() {
+    let Some(m) = gpu_model(0) else { return };
+    assert!(m.backend_name().starts_with("gpu"), "{}", m.backend_name());
+    // S = 0 is the 0.5 dummy entry; target "b" has a non-zero previous-logits channel.
+    for (s, which) in [(0, "a"), (1, "a"), (3, "b"), (5, "a")] {
+        let err = mvs_error(&m, s, which);
+        assert!(err < TOL, "S={s}: max abs error {err:.3e} exceeds {TOL:e}");
+    }
+}
+
+#[test]
+fn chunked_context_matches_f64_reference() {
+    // Chunks of 2: S=5 runs as 3 chunks (2+2+1 balanced to 2,2,1), S=3 as 2.
+    let Some(m) = gpu_model(2) else { return };
+    for (s, which) in [(3, "b"), (5, "a")] {
+        let err = mvs_error(&m, s, which);
+        assert!(
+            err < TOL,
+            "chunked S={s}: max abs error {err:.3e} exceeds {TOL:e}"
+        );
+    }
+}
+
+#[test]
+fn scribbleprompt_unet_matches_f64_reference_on_gpu() {
+    let Some(m) = gpu_model(0) else { return };
+    for which in ["a", "b"] {
+        let (t, _, _) = inputs(which, 0);
+        let logits = m
+            .infer(NetworkChoice::ScribblePrompt, 1, &t, &[], &[], 128, 128)
+            .unwrap();
+        let (_, want) = npy::read_f64(&data().join(format!("sp_{which}_f64.npy"))).unwrap();
+        let err = max_abs(&logits, &want);
+        eprintln!("UNet {which}: max abs error {err:.3e}");
+        assert!(err < TOL, "UNet {which}: max abs error {err:.3e}");
+    }
+}
+
+#[test]
+fn context_stays_on_device_until_it_changes() {
+    // The same state and version: the second call must not need the context arguments
+    // (they are stale on purpose) and still give the first call's logits.
+    let Some(m) = gpu_model(0) else { return };
+    let (t, ci, cl) = inputs("a", 3);
+    let mut st = BackendState::default();
+    let a = m
+        .infer_in(
+            &mut st,
+            Some(7),
+            NetworkChoice::MultiverSeg,
+            1,
+            &t,
+            &ci,
+            &cl,
+            128,
+            128,
+        )
+        .unwrap();
+    let zeros = vec![0.0f32; ci.len()];
+    let b = m
+        .infer_in(
+            &mut st,
+            Some(7),
+            NetworkChoice::MultiverSeg,
+            1,
+            &t,
+            &zeros,
+            &zeros,
+            128,
+            128,
+        )
+        .unwrap();
+    assert_eq!(a, b, "the resident context was re-uploaded");
+    // A new version is uploaded: now the zeros count.
+    let c = m
+        .infer_in(
+            &mut st,
+            Some(8),
+            NetworkChoice::MultiverSeg,
+            1,
+            &t,
+            &zeros,
+            &zeros,
+            128,
+            128,
+        )
+        .unwrap();
+    assert_ne!(a, c, "a changed context was not uploaded");
+}
+
+fn disk(w: usize, h: usize, cx: f64, cy: f64, r: f64) -> Vec<u8> {
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64 - cx, (i / w) as f64 - cy);
+            (x * x + y * y < r * r) as u8
+        })
+        .collect()
+}
+
+fn picture(w: usize, h: usize, seed: u32, mask: &[u8]) -> Vec<f32> {
+    (0..w * h)
+        .map(|i| {
+            let noise =
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 24) as f32 / 2048.0;
+            0.2 + 0.6 * mask[i] as f32 + noise
+        })
+        .collect()
+}
+
+/// Clicks and commits on both backends: the masks agree (logits within 1e-3, so only
+/// pixels whose probability sits at 0.5 may differ; none do here).
+#[test]
+fn gpu_session_gives_the_cpu_masks() {
+    let Some(g) = gpu_model(0) else { return };
+    let c = cpu_model();
+    let (w, h) = (61, 47);
+    let mut sessions = [Session::new(g), Session::new(c)];
+    for s in &mut sessions {
+        let m = disk(w, h, 30.0, 20.0, 12.0);
+        let px = picture(w, h, 1, &m);
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &m,
+            w,
+        )
+        .unwrap();
+    }
+    let mut masks = Vec::new();
+    let mut logits = Vec::new();
+    for s in &mut sessions {
+        let mut out = Vec::new();
+        for (k, (cx, cy)) in [(25.0, 22.0), (33.0, 27.0)].into_iter().enumerate() {
+            let m = disk(w, h, cx, cy, 10.0 + k as f64);
+            let px = picture(w, h, 2 + k as u32, &m);
+            s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+                .unwrap();
+            let p0 = s.predict().unwrap();
+            s.add_click(cx, cy, true).unwrap();
+            let p1 = s.predict().unwrap();
+            s.add_click(2.0, 2.0, false).unwrap();
+            let p2 = s.predict().unwrap();
+            for p in [&p0, &p1, &p2] {
+                out.push(p.mask());
+                logits.push(p.logits.clone());
+            }
+            s.commit().unwrap(); // the context grows: the GPU copy must follow
+        }
+        masks.push(out);
+    }
+    let n = logits.len() / 2;
+    for i in 0..n {
+        let d = logits[i]
+            .iter()
+            .zip(&logits[n + i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d < 1e-3, "prediction {i}: GPU and CPU logits differ by {d}");
+    }
+    assert_eq!(
+        masks[0], masks[1],
+        "GPU and CPU sessions gave different masks"
+    );
+}
+
+#[test]
+fn over_the_memory_limit_the_gpu_falls_back_to_the_cpu() {
+    let Some(m) = model_with(ModelOptions {
+        backend: BackendKind::Gpu,
+        threads: 2,
+        gpu_memory_limit: 1 << 20, // 1 MiB: S=3 needs far more
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let (t, ci, cl) = inputs("b", 3);
+    let got = m
+        .infer(NetworkChoice::MultiverSeg, 1, &t, &ci, &cl, 128, 128)
+        .unwrap();
+    let cpu = cpu_model()
+        .infer(NetworkChoice::MultiverSeg, 1, &t, &ci, &cl, 128, 128)
+        .unwrap();
+    // Bit-identical: the CPU backend computed it.
+    assert_eq!(got, cpu);
+    // The GPU still serves what fits (the UNet has no context).
+    assert!(m.backend_name().starts_with("gpu"), "{}", m.backend_name());
+}
+
+#[test]
+fn auto_never_picks_a_software_adapter() {
+    let m = Model::from_weights(weights(), &ModelOptions::default()).unwrap();
+    let name = m.backend_name();
+    for sw in ["llvmpipe", "lavapipe", "SwiftShader", "WARP"] {
+        assert!(!name.contains(sw), "auto chose a software adapter: {name}");
+    }
+}
