@@ -56,10 +56,14 @@ typedef enum MvsPixelType {
 
 // Backend choice for mvs_model_load.
 typedef enum MvsBackend {
-  // The GPU when one is available, else the CPU (this build: the CPU).
+  // A hardware GPU when one is available (Vulkan, Metal or DX12), else the CPU.
   MVS_BACKEND_AUTO = 0,
   // The CPU.
   MVS_BACKEND_CPU = 1,
+  // The GPU (software adapters such as lavapipe included); loading fails with
+  // MVS_ERR_BACKEND when there is none. A GPU that fails later (lost device, out of
+  // memory) falls back to the CPU, with the reason on stderr and in the backend name.
+  MVS_BACKEND_GPU = 2,
 } MvsBackend;
 
 // A loaded model (opaque). Thread-safe; shared by sessions.

@@ -46,6 +46,7 @@ fn c_program_exercises_the_whole_api() {
     let m = model(&tmp);
     let out = Command::new(&exe)
         .env("MVS_MODEL", &m)
+        .env("MVS_TEST_GPU", "1")
         .arg(&m)
         .arg(&tmp)
         .output()

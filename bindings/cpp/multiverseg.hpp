@@ -45,7 +45,7 @@ template <> struct PixelTypeOf<float> { static constexpr MvsPixelType value = MV
 inline std::string version() { return mvs_version(); }
 
 /// Which backend runs the networks.
-enum class Backend : uint32_t { Auto = MVS_BACKEND_AUTO, Cpu = MVS_BACKEND_CPU };
+enum class Backend : uint32_t { Auto = MVS_BACKEND_AUTO, Cpu = MVS_BACKEND_CPU, Gpu = MVS_BACKEND_GPU };
 
 /// A non-owning view of a 2D single-channel image in caller memory: uint8_t, uint16_t,
 /// int16_t or float pixels, rows `stride` pixels apart (0 = width). The data must outlive
