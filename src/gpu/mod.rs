@@ -87,6 +87,60 @@ impl GpuBackend {
         self.gpu.describe()
     }
 
+    /// The conv kernel's register block per thread (rows x columns).
+    pub fn conv_tile(&self) -> (u32, u32) {
+        self.gpu.kernels.conv_tile
+    }
+
+    /// Times the 3x3 conv kernel alone: `n` entries of `cin` -> `cout` channels at
+    /// `h`x`w` (bias and LeakyReLU fused, as in the network), `reps` dispatches in one
+    /// submission after a warm-up. Returns milliseconds per convolution and TFLOP/s.
+    pub fn bench_conv(
+        &self,
+        n: usize,
+        cin: usize,
+        cout: usize,
+        h: usize,
+        w: usize,
+        reps: usize,
+    ) -> Result<(f64, f64)> {
+        use program::{storage, Act, ConvWeights, ProgramBuilder, View};
+        let gpu = &self.gpu;
+        let prog = gpu.scoped("conv benchmark", || {
+            let wt: Vec<f32> = (0..cout * cin * 9)
+                .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
+                .collect();
+            let cw = ConvWeights::new(gpu, "bench", &wt, cout, cin, 9, Some(&vec![0.1; cout]));
+            let x = storage(gpu, "bench in", n * cin * h * w);
+            let y = storage(gpu, "bench out", n * cout * h * w);
+            let mut b = ProgramBuilder::new(gpu, 1);
+            for _ in 0..reps.max(1) {
+                b.conv(
+                    &View::whole(&x, n, cin, h, w),
+                    &cw,
+                    None,
+                    Act::Leaky,
+                    &View::whole(&y, n, cout, h, w),
+                );
+            }
+            Ok(b.finish())
+        })?;
+        let submit = || -> Result<f64> {
+            let t0 = std::time::Instant::now();
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            prog.encode(gpu, &mut enc);
+            gpu.queue.submit([enc.finish()]);
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::backend(format!("waiting for the GPU: {e}")))?;
+            Ok(t0.elapsed().as_secs_f64())
+        };
+        submit()?;
+        let secs = submit()? / reps.max(1) as f64;
+        let flop = 2.0 * 9.0 * (n * cin * cout * h * w) as f64;
+        Ok((secs * 1e3, flop / secs / 1e12))
+    }
+
     fn cpu(&self) -> &CpuBackend {
         self.cpu
             .get_or_init(|| CpuBackend::new(self.weights.clone(), self.threads))
@@ -101,9 +155,10 @@ impl GpuBackend {
     fn chunks(&self, mw: &MvsWeights, s: usize, h: usize, w: usize) -> Result<Vec<usize>> {
         let per = mw.entry_bytes(h, w);
         let by_binding = (self.gpu.max_binding() / per) as usize;
-        // The convolution's grid has one workgroup per 64 output pixels in x.
+        // The convolution's grid has one workgroup per 16*TN output pixels in x.
+        let per_group = 16 * self.gpu.kernels.conv_tile.1 as usize;
         let by_dispatch =
-            self.gpu.limits.max_compute_workgroups_per_dimension as usize * 64 / (h * w);
+            self.gpu.limits.max_compute_workgroups_per_dimension as usize * per_group / (h * w);
         let mut cap = by_binding.min(by_dispatch);
         if self.opts.max_chunk > 0 {
             cap = cap.min(self.opts.max_chunk);

@@ -24,7 +24,10 @@ fn conv(
     cin: usize,
     bias: bool,
 ) -> Result<ConvWeights> {
-    let t = &w.tensors[&format!("{prefix}.weight")];
+    let t = w
+        .tensors
+        .get(&format!("{prefix}.weight"))
+        .ok_or_else(|| Error::format(format!("missing tensor {prefix}.weight")))?;
     let (cout, total, taps) = (t.shape[0], t.shape[1], t.shape[2] * t.shape[3]);
     let mut data = Vec::with_capacity(cout * cin * taps);
     for co in 0..cout {
@@ -32,17 +35,11 @@ fn conv(
         data.extend_from_slice(&row[first * taps..(first + cin) * taps]);
     }
     let b = if bias {
-        Some(upload(gpu, prefix, tensor(w, &format!("{prefix}.bias"))?))
+        Some(tensor(w, &format!("{prefix}.bias"))?)
     } else {
         None
     };
-    Ok(ConvWeights {
-        w: upload(gpu, prefix, &data),
-        b,
-        cin,
-        cout,
-        taps,
-    })
+    Ok(ConvWeights::new(gpu, prefix, &data, cout, cin, taps, b))
 }
 
 /// One CrossBlock's weights on the device.
@@ -484,11 +481,6 @@ impl MvsState {
             &self.staging,
             self.h * self.w,
         )
-    }
-
-    /// Dispatches per prediction.
-    pub fn dispatches(&self) -> usize {
-        self.predict.len()
     }
 }
 

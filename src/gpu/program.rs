@@ -33,17 +33,38 @@ const ALL: [Kernel; 9] = [
 /// The compiled pipelines, one per [`Kernel`].
 pub(crate) struct Kernels {
     pipelines: Vec<wgpu::ComputePipeline>,
+    /// The conv kernel's output block per thread (rows, columns); a workgroup's tile
+    /// is 16 times that.
+    pub conv_tile: (u32, u32),
+}
+
+/// The conv register block: `MVS_GPU_CONV_TILE=TMxTN` (each 1, 2, 4 or 8) for tuning,
+/// else `default`.
+pub(crate) fn conv_tile(default: (u32, u32)) -> (u32, u32) {
+    let ok = |v: u32| [1, 2, 4, 8].contains(&v);
+    std::env::var("MVS_GPU_CONV_TILE")
+        .ok()
+        .and_then(|s| {
+            let (a, b) = s.split_once('x')?;
+            Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+        })
+        .filter(|&(a, b)| ok(a) && ok(b))
+        .unwrap_or(default)
 }
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device) -> Self {
+    /// Compiles every kernel, the conv kernel with a `tile` register block per thread.
+    pub fn new(device: &wgpu::Device, tile: (u32, u32)) -> Self {
         let module = |label: &str, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             })
         };
-        let conv = module("conv", include_str!("shaders/conv.wgsl"));
+        let conv_src = include_str!("shaders/conv.wgsl")
+            .replace("{TM}", &tile.0.to_string())
+            .replace("{TN}", &tile.1.to_string());
+        let conv = module("conv", &conv_src);
         let norm = module("norm", include_str!("shaders/norm.wgsl"));
         let ops = module("ops", include_str!("shaders/ops.wgsl"));
         let pipelines = ALL
@@ -70,7 +91,10 @@ impl Kernels {
                 })
             })
             .collect();
-        Kernels { pipelines }
+        Kernels {
+            pipelines,
+            conv_tile: tile,
+        }
     }
 
     fn get(&self, k: Kernel) -> &wgpu::ComputePipeline {
@@ -115,13 +139,44 @@ impl View {
     }
 }
 
-/// Weights of one convolution on the device: [cout, cin * taps] and an optional bias.
+/// Weights of one convolution on the device, stored [cout][tap][cin] (the conv
+/// kernel's k order), and an optional bias.
 pub(crate) struct ConvWeights {
     pub w: wgpu::Buffer,
     pub b: Option<wgpu::Buffer>,
     pub cin: usize,
     pub cout: usize,
     pub taps: usize,
+}
+
+impl ConvWeights {
+    /// Uploads PyTorch-layout weights [cout][cin][taps], reordered for the kernel.
+    pub fn new(
+        gpu: &Gpu,
+        label: &str,
+        w: &[f32],
+        cout: usize,
+        cin: usize,
+        taps: usize,
+        bias: Option<&[f32]>,
+    ) -> Self {
+        assert_eq!(w.len(), cout * cin * taps);
+        let mut r = vec![0.0f32; w.len()];
+        for o in 0..cout {
+            for c in 0..cin {
+                for t in 0..taps {
+                    r[(o * taps + t) * cin + c] = w[(o * cin + c) * taps + t];
+                }
+            }
+        }
+        ConvWeights {
+            w: upload(gpu, label, &r),
+            b: bias.map(|b| upload(gpu, label, b)),
+            cin,
+            cout,
+            taps,
+        }
+    }
 }
 
 /// What follows a convolution's sum, fused into its store.
@@ -252,7 +307,12 @@ impl<'g> ProgramBuilder<'g> {
             0,
         ];
         let npix = input.n as usize * (input.h * input.w) as usize;
-        let groups = [npix.div_ceil(64) as u32, w.cout.div_ceil(64) as u32, 1];
+        let (tm, tn) = self.gpu.kernels.conv_tile;
+        let groups = [
+            npix.div_ceil(16 * tn as usize) as u32,
+            w.cout.div_ceil(16 * tm as usize) as u32,
+            1,
+        ];
         let bias = w.b.as_ref().unwrap_or(&self.dummy).clone();
         let addb = add.map(|a| a.buf.clone()).unwrap_or(self.dummy.clone());
         self.push(
@@ -468,10 +528,5 @@ impl Program {
             pass.set_bind_group(0, bg, &[]);
             pass.dispatch_workgroups(g[0], g[1], g[2]);
         }
-    }
-
-    /// Number of dispatches.
-    pub fn len(&self) -> usize {
-        self.steps.len()
     }
 }

@@ -161,13 +161,7 @@ fn check_conv(
     let xb = upload(gpu, "x", &x);
     let ob = upload(gpu, "out", &out0);
     let addb = upload(gpu, "add", &add);
-    let cw = ConvWeights {
-        w: upload(gpu, "w", &wt),
-        b: Some(upload(gpu, "b", &bias)),
-        cin,
-        cout,
-        taps,
-    };
+    let cw = ConvWeights::new(gpu, "w", &wt, cout, cin, taps, Some(&bias));
     let mut b = ProgramBuilder::new(gpu, n);
     let xin = View::whole(&xb, n, cs, h, w).channels(co, cin);
     let o = View::whole(&ob, n, ocs, h, w).channels(oco, cout);
@@ -198,13 +192,20 @@ fn check_conv(
 
 #[test]
 fn conv_matches_f64_reference() {
-    let Some(gpu) = test_gpu() else { return };
-    let mut rng = SplitMix64::new(1);
-    check_conv(&gpu, &mut rng, 1, 5, 6, 9, 3, 7, false, Act::Leaky);
-    check_conv(&gpu, &mut rng, 5, 5, 70, 9, 3, 7, true, Act::Leaky); // two output tiles
-    check_conv(&gpu, &mut rng, 5, 37, 5, 9, 3, 7, true, Act::None); // k = 333, not a multiple of 16
-    check_conv(&gpu, &mut rng, 1, 5, 3, 9, 11, 13, false, Act::PRelu(0.25)); // 143 px: several pixel tiles
-    check_conv(&gpu, &mut rng, 5, 5, 3, 1, 3, 7, false, Act::None);
+    let Some(mut gpu) = test_gpu() else { return };
+    // Every register block the kernel may be built with (the default depends on the
+    // adapter; MVS_GPU_CONV_TILE picks another).
+    for tile in [(4, 4), (8, 8), (2, 8), (8, 1)] {
+        gpu.kernels = super::program::Kernels::new(&gpu.device, tile);
+        eprintln!("conv tile {tile:?}");
+        let mut rng = SplitMix64::new(1);
+        check_conv(&gpu, &mut rng, 1, 5, 6, 9, 3, 7, false, Act::Leaky);
+        check_conv(&gpu, &mut rng, 5, 5, 70, 9, 3, 7, true, Act::Leaky); // several output tiles
+        check_conv(&gpu, &mut rng, 5, 37, 5, 9, 3, 7, true, Act::None); // 37 channels: a partial chunk of 16
+        check_conv(&gpu, &mut rng, 1, 5, 3, 9, 11, 13, false, Act::PRelu(0.25)); // 143 px: several pixel tiles
+        check_conv(&gpu, &mut rng, 5, 5, 3, 1, 3, 7, false, Act::None);
+        check_conv(&gpu, &mut rng, 3, 33, 130, 9, 16, 16, true, Act::Leaky);
+    }
 }
 
 #[test]

@@ -6,12 +6,14 @@ mod eval;
 use clap::{Parser, Subcommand, ValueEnum};
 use multiverseg::backend::BackendState;
 use multiverseg::context_io::read_png_gray;
+use multiverseg::gpu::{GpuBackend, GpuOptions};
 use multiverseg::graph::{multiverseg_graph, to_onnx_bytes, unet_graph, GraphFlavor};
 use multiverseg::{
     npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Weights,
     Window,
 };
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -197,6 +199,11 @@ enum Cmd {
         threads: usize,
         #[arg(long, default_value_t = 128)]
         size: usize,
+        /// GPU only: time the 3x3 conv kernel alone ("N,CIN,COUT", e.g. 8,256,256 for
+        /// eight context entries of a full-size 256->256 layer at --size) instead of
+        /// the network.
+        #[arg(long)]
+        conv_kernel: Option<String>,
     },
 }
 
@@ -464,7 +471,37 @@ fn run(cli: Cli) -> Result<(), String> {
             runs,
             threads,
             size,
+            conv_kernel,
         } => {
+            if let Some(spec) = conv_kernel {
+                let v = parse_nums(&spec, 3, "--conv-kernel")?;
+                let (n, cin, cout) = (v[0] as usize, v[1] as usize, v[2] as usize);
+                let w = Arc::new(match model.as_deref() {
+                    Some(p) => Weights::load(p).map_err(e)?,
+                    None => multiverseg::default_model::weights().map_err(e)?,
+                });
+                let g = GpuBackend::new(
+                    w,
+                    threads,
+                    &GpuOptions {
+                        allow_software: true,
+                        ..Default::default()
+                    },
+                )
+                .map_err(e)?;
+                let (tm, tn) = g.conv_tile();
+                for _ in 0..runs.max(1) {
+                    let (ms, tflops) = g.bench_conv(n, cin, cout, size, size, 10).map_err(e)?;
+                    println!(
+                        "kernel=conv3x3 adapter={} tile={}x{} n={n} cin={cin} cout={cout} size={size} ms={ms:.3} gflops={:.1} tflops={tflops:.2}",
+                        g.adapter().replace(' ', "_"),
+                        16 * tm,
+                        16 * tn,
+                        tflops * 1e3
+                    );
+                }
+                return Ok(());
+            }
             let m = load_model(model.as_deref(), &opts(backend, threads)).map_err(e)?;
             let sizes: Vec<usize> = context
                 .split(',')

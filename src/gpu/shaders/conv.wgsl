@@ -1,9 +1,20 @@
 // 3x3 (zero padding 1) or 1x1 convolution of a batch, as an implicit GEMM:
-// out[co, p] = sum_k W[co, k] * col[k, p], k = (ci, ky, kx), p = (n, y, x).
-// A 64x64 output tile per workgroup, staged through workgroup memory 16 k at a time;
-// each of the 256 threads accumulates a 4x4 register block.
+// out[co, p] = sum_k W[co, k] * col[k, p], k = (tap, ci), p = (n, y, x).
+// The weights are stored [cout][tap][cin] so that the k loop runs tap by tap: each
+// thread's source pixel and its bounds check are worked out once per tap, and the
+// inner loads are a plain stride over channels (no division per element).
+// A (16*TM)x(16*TN) output tile per workgroup, staged through workgroup memory 16
+// channels at a time; each of the 256 threads accumulates a TMxTN register block.
+// TM and TN are substituted by the host before compilation.
 // Inputs and outputs address channels as (entry * cstride + coffset + c), so a
 // convolution can read from or write into a slice of a concatenation buffer.
+
+const TM: u32 = {TM}u;
+const TN: u32 = {TN}u;
+const BM: u32 = 16u * TM;
+const BN: u32 = 16u * TN;
+const BK: u32 = 16u;
+const ASTRIDE: u32 = BM + 4u; // padding spreads the transposed stores over banks
 
 struct Params {
     n: u32,        // batch entries
@@ -31,12 +42,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> addt: array<f32>;
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-
-var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+var<workgroup> a_tile: array<f32, BK * ASTRIDE>; // [BK][BM] (+pad)
+var<workgroup> b_tile: array<f32, BK * BN>;      // [BK][BN]
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -52,77 +59,85 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     // The column this thread gathers for the B tile, fixed for the whole k loop.
     let bn = tid % BN;
     let bk0 = tid / BN;
+    let brows = 256u / BN;
     let pix = p0 + bn;
     let pvalid = pix < npix;
     let pe = pix / hw;
     let prem = pix % hw;
     let py = i32(prem / p.w);
     let px = i32(prem % p.w);
-    let in_base = (pe * p.in_cs + p.in_co) * hw;
-    // The row and k offsets this thread loads for the A tile.
-    let am = tid / 4u;
-    let ak0 = (tid % 4u) * 4u;
-    let arow = m0 + am;
+    let chan0 = (pe * p.in_cs + p.in_co) * hw;
+    // The k column and rows this thread loads for the A tile.
+    let ak = tid % BK;
+    let am0 = tid / BK;
 
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    var acc: array<array<f32, TN>, TM>;
+    for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) {
             acc[i][j] = 0.0;
         }
     }
 
-    for (var k0 = 0u; k0 < kdim; k0 += BK) {
-        for (var j = 0u; j < 4u; j++) {
-            let k = k0 + ak0 + j;
-            var v = 0.0;
-            if (arow < p.cout && k < kdim) {
-                v = wts[arow * kdim + k];
-            }
-            a_tile[(ak0 + j) * BM + am] = v;
+    for (var t = 0u; t < p.taps; t++) {
+        var dy = 0;
+        var dx = 0;
+        if (p.taps == 9u) {
+            dy = i32(t / 3u) - 1;
+            dx = i32(t % 3u) - 1;
         }
-        for (var j = 0u; j < 4u; j++) {
-            let bk = bk0 + 4u * j;
-            let k = k0 + bk;
-            var v = 0.0;
-            if (pvalid && k < kdim) {
-                let ci = k / p.taps;
-                let r = k % p.taps;
-                var iy = py;
-                var ix = px;
-                if (p.taps == 9u) {
-                    iy = py + i32(r / 3u) - 1;
-                    ix = px + i32(r % 3u) - 1;
-                }
-                if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-                    v = inp[in_base + ci * hw + u32(iy) * p.w + u32(ix)];
-                }
-            }
-            b_tile[bk * BN + bn] = v;
+        let iy = py + dy;
+        let ix = px + dx;
+        let tvalid = pvalid && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+        var src = chan0;
+        if (tvalid) {
+            src = chan0 + u32(iy) * p.w + u32(ix);
         }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = a_tile[kk * BM + ty + 16u * i];
-                b[i] = b_tile[kk * BN + tx + 16u * i];
+        for (var c0 = 0u; c0 < p.cin; c0 += BK) {
+            let kc = c0 + ak;
+            for (var i = 0u; i < TM; i++) {
+                let am = am0 + 16u * i;
+                var v = 0.0;
+                if (m0 + am < p.cout && kc < p.cin) {
+                    v = wts[(m0 + am) * kdim + t * p.cin + kc];
+                }
+                a_tile[ak * ASTRIDE + am] = v;
             }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+            for (var j = 0u; j < TN; j++) {
+                let bk = bk0 + brows * j;
+                let c = c0 + bk;
+                var v = 0.0;
+                if (tvalid && c < p.cin) {
+                    v = inp[src + c * hw];
+                }
+                b_tile[bk * BN + bn] = v;
+            }
+            workgroupBarrier();
+            for (var kk = 0u; kk < BK; kk++) {
+                var a: array<f32, TM>;
+                var b: array<f32, TN>;
+                for (var i = 0u; i < TM; i++) {
+                    a[i] = a_tile[kk * ASTRIDE + ty + 16u * i];
+                }
+                for (var j = 0u; j < TN; j++) {
+                    b[j] = b_tile[kk * BN + tx + 16u * j];
+                }
+                for (var i = 0u; i < TM; i++) {
+                    for (var j = 0u; j < TN; j++) {
+                        acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                    }
                 }
             }
+            workgroupBarrier();
         }
-        workgroupBarrier();
     }
 
     let act = (p.flags >> 2u) & 3u;
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < TM; i++) {
         let co = m0 + ty + 16u * i;
         if (co >= p.cout) {
             continue;
         }
-        for (var j = 0u; j < 4u; j++) {
+        for (var j = 0u; j < TN; j++) {
             let pp = p0 + tx + 16u * j;
             if (pp >= npix) {
                 continue;
