@@ -235,6 +235,22 @@ impl MultiverSegArch {
 }
 
 impl UNetArch {
+    /// FLOP (multiply-adds x2) of one predict at `h`x`w`, convolutions only.
+    pub fn flops(&self, h: usize, w: usize) -> f64 {
+        let conv =
+            |cin: usize, cout: usize, k: usize, px: usize| 2.0 * (k * cin * cout * px) as f64;
+        let px = |l: usize| (h >> l) * (w >> l);
+        let n = self.features.len();
+        let mut total = 0.0;
+        let mut cin = self.in_channels;
+        for (i, &f) in self.features.iter().enumerate() {
+            total += conv(cin, f, 9, px(i)) + conv(2 * f, f, 9, px(i));
+            cin = f;
+        }
+        total += conv(cin, cin, 9, px(n));
+        total + conv(self.features[0], self.out_channels, 1, px(0))
+    }
+
     /// Whether `t` holds ScribblePrompt-UNet tensors at all.
     pub fn present(t: &Tensors) -> bool {
         t.keys().any(|k| k.starts_with("downs."))

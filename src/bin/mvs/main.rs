@@ -544,12 +544,16 @@ fn run(cli: Cli) -> Result<(), String> {
                     times.push(t0.elapsed().as_secs_f64() * 1e3);
                 }
                 times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                let gflop = m
-                    .weights()
-                    .multiverseg
-                    .as_ref()
-                    .map(|a| a.flops(size, size, s.max(1)) / 1e9)
-                    .unwrap_or(0.0);
+                let w = m.weights();
+                let gflop = match m.resolve(network.choice(), s, 1).map_err(e)? {
+                    NetworkChoice::ScribblePrompt => w.unet.as_ref().map(|a| a.flops(size, size)),
+                    _ => w
+                        .multiverseg
+                        .as_ref()
+                        .map(|a| a.flops(size, size, s.max(1))),
+                }
+                .unwrap_or(0.0)
+                    / 1e9;
                 let med = times[times.len() / 2];
                 println!(
                     "backend={} network={} S={s} size={size} runs={} median_ms={:.1} min_ms={:.1} first_ms={:.1} conv_gflop={:.1} tflops={:.2}",
