@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Full-size fidelity check (not a test: minutes of f64 work): random-weight nf=256 / UNet nf=192
-# checkpoints saved like the official ones, f64 PyTorch reference vs `mvs infer` (CPU backend).
-# Usage: tools/check_full_size.sh DIR [PYTHON]
+# checkpoints saved like the official ones, f64 PyTorch reference vs `mvs infer`.
+# Usage: [BACKEND=cpu|gpu] tools/check_full_size.sh DIR [PYTHON]   (default: cpu)
 set -euo pipefail
 DIR=${1:?usage: tools/check_full_size.sh DIR [PYTHON]}
 PY=${2:-python3}
-"$PY" tools/reference.py --out "$DIR" --nf 256 --unet-nf 192 --cases 0a,1a,3b,5a
+BACKEND=${BACKEND:-cpu}
+[ -f "$DIR/mvs_s5a_f64.npy" ] || "$PY" tools/reference.py --out "$DIR" --nf 256 --unet-nf 192 --cases 0a,1a,3b,5a
 cargo build --release --bin mvs
 MVS=./target/release/mvs
-$MVS convert --multiverseg "$DIR/mvs.pt" --scribbleprompt "$DIR/sp.pt" -o "$DIR/model.safetensors"
+[ -f "$DIR/model.safetensors" ] || $MVS convert --multiverseg "$DIR/mvs.pt" --scribbleprompt "$DIR/sp.pt" -o "$DIR/model.safetensors"
 "$PY" - "$DIR" <<'PY'
 import numpy as np, sys, os
 d = sys.argv[1]
@@ -19,20 +20,20 @@ PY
 worst=0
 for case in 0a 1a 3b 5a; do
   s=${case:0:1}; t=${case:1:1}
-  $MVS infer --model "$DIR/model.safetensors" --network multiverseg --threads 2 --target "$DIR/target_$t.npy" \
+  $MVS infer --model "$DIR/model.safetensors" --network multiverseg --backend "$BACKEND" --threads 2 --target "$DIR/target_$t.npy" \
     --context-images "$DIR/ci$s.npy" --context-labels "$DIR/cl$s.npy" --out "$DIR/rust_mvs_$case.npy" >/dev/null
 done
 for t in a b; do
-  $MVS infer --model "$DIR/model.safetensors" --network scribbleprompt --threads 2 --target "$DIR/target_$t.npy" --out "$DIR/rust_sp_$t.npy" >/dev/null
+  $MVS infer --model "$DIR/model.safetensors" --network scribbleprompt --backend "$BACKEND" --threads 2 --target "$DIR/target_$t.npy" --out "$DIR/rust_sp_$t.npy" >/dev/null
 done
-"$PY" - "$DIR" <<'PY'
+"$PY" - "$DIR" "$BACKEND" <<'PY'
 import numpy as np, sys
 d = sys.argv[1]; bad = 0
 pairs = [(f"mvs_s{c[0]}{c[1]}", f"rust_mvs_{c}") for c in ("0a", "1a", "3b", "5a")] + [(f"sp_{t}", f"rust_sp_{t}") for t in "ab"]
 for ref, ours in pairs:
     r64, r32, o = np.load(f"{d}/{ref}_f64.npy"), np.load(f"{d}/{ref}_f32.npy"), np.load(f"{d}/{ours}.npy")
     e, e32 = np.abs(o - r64).max(), np.abs(r32 - r64).max()
-    print(f"{ref}: mvs max abs err vs f64 {e:.2e} (PyTorch f32: {e32:.2e}; max |logit| {np.abs(r64).max():.2f})")
+    print(f"{ref}: mvs ({sys.argv[2]}) max abs err vs f64 {e:.2e} (PyTorch f32: {e32:.2e}; max |logit| {np.abs(r64).max():.2f})")
     bad += e >= 5e-5
 sys.exit(1 if bad else 0)
 PY

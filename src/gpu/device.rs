@@ -100,7 +100,13 @@ impl Gpu {
         } else {
             (8, 8)
         };
-        let kernels = Kernels::new(&device, conv_tile(default_tile));
+        let mut tile = conv_tile(default_tile);
+        // The tiles must fit the device's workgroup memory (WebGPU guarantees only 16 KiB;
+        // 8x8 needs 16.3 KiB): fall back to 4x4 (9.2 KiB) where they do not.
+        if super::program::conv_tile_bytes(tile) > limits.max_compute_workgroup_storage_size {
+            tile = (4, 4);
+        }
+        let kernels = Kernels::new(&device, tile);
         Ok(Gpu {
             device,
             queue,

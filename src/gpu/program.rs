@@ -52,6 +52,12 @@ pub(crate) fn conv_tile(default: (u32, u32)) -> (u32, u32) {
         .unwrap_or(default)
 }
 
+/// Workgroup memory the conv kernel's two tiles take with register block `tile`
+/// (mirrors conv.wgsl: [16][16*TM + 4] and [16][16*TN] floats).
+pub(crate) fn conv_tile_bytes(tile: (u32, u32)) -> u32 {
+    4 * (16 * (16 * tile.0 + 4) + 16 * 16 * tile.1)
+}
+
 impl Kernels {
     /// Compiles every kernel, the conv kernel with a `tile` register block per thread.
     pub fn new(device: &wgpu::Device, tile: (u32, u32)) -> Self {
