@@ -292,3 +292,46 @@ fn auto_never_picks_a_software_adapter() {
         assert!(!name.contains(sw), "auto chose a software adapter: {name}");
     }
 }
+
+#[test]
+fn sessions_on_two_threads_share_one_gpu_model() {
+    let Some(m) = gpu_model(0) else { return };
+    let (w, h) = (40, 36);
+    let run = |m: Model, seed: u32| {
+        let mut s = Session::new(m);
+        let mask = disk(w, h, 20.0, 18.0, 9.0);
+        let px = picture(w, h, seed, &mask);
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &mask,
+            w,
+        )
+        .unwrap();
+        let px = picture(w, h, seed + 1, &mask);
+        s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+            .unwrap();
+        s.add_click(20.0, 18.0, true).unwrap();
+        let a = s.predict().unwrap().logits;
+        s.add_click(1.0, 1.0, false).unwrap();
+        (a, s.predict().unwrap().logits)
+    };
+    let alone: Vec<_> = [1, 7]
+        .into_iter()
+        .map(|seed| run(m.clone(), seed))
+        .collect();
+    let together: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = [1, 7]
+            .into_iter()
+            .map(|seed| {
+                let m = m.clone();
+                sc.spawn(move || run(m, seed))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        alone, together,
+        "concurrent sessions changed each other's results"
+    );
+}

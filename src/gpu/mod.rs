@@ -236,6 +236,28 @@ impl GpuBackend {
         })
     }
 
+    /// Runs `gpu` on the session's device state; where the GPU is lost or fails with a
+    /// backend error, runs `cpu` instead.
+    fn gpu_or_cpu(
+        &self,
+        state: &mut BackendState,
+        gpu: impl FnOnce(&mut GpuSession) -> Result<Vec<f32>>,
+        cpu: impl FnOnce(&CpuBackend, &mut BackendState) -> Result<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
+        if self.lost().is_none() {
+            match gpu(state.get::<GpuSession>()) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.kind == ErrorKind::Backend => {
+                    let why = self.note_failure(state, &e);
+                    return cpu(self.cpu(), state)
+                        .map_err(|c| Error::backend(format!("{} (after the {why})", c.message)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        cpu(self.cpu(), state)
+    }
+
     /// After a GPU failure: logs it, drops the session's device buffers, marks a lost
     /// device for good, and says what the CPU run must mention if it fails too.
     fn note_failure(&self, state: &mut BackendState, e: &Error) -> String {
@@ -247,10 +269,6 @@ impl GpuBackend {
         eprintln!("multiverseg: {msg}; running this prediction on the CPU");
         msg
     }
-}
-
-fn fallback_result(r: Result<Vec<f32>>, why: &str) -> Result<Vec<f32>> {
-    r.map_err(|e| Error::backend(format!("{} (after the {why})", e.message)))
 }
 
 impl Backend for GpuBackend {
@@ -282,22 +300,11 @@ impl Backend for GpuBackend {
                 "context must be [S>=1, H, W] images and labels, target [5, H, W]",
             ));
         }
-        if self.lost().is_none() {
-            match self.mvs_gpu(state.get::<GpuSession>(), version, target, ci, cl, s, h, w) {
-                Ok(v) => return Ok(v),
-                Err(e) if e.kind == ErrorKind::Backend => {
-                    let why = self.note_failure(state, &e);
-                    return fallback_result(
-                        self.cpu()
-                            .multiverseg(state, version, target, ci, cl, s, h, w),
-                        &why,
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.cpu()
-            .multiverseg(state, version, target, ci, cl, s, h, w)
+        self.gpu_or_cpu(
+            state,
+            |st| self.mvs_gpu(st, version, target, ci, cl, s, h, w),
+            |cpu, st| cpu.multiverseg(st, version, target, ci, cl, s, h, w),
+        )
     }
 
     fn scribbleprompt(
@@ -311,16 +318,10 @@ impl Backend for GpuBackend {
         if target.len() != 5 * h * w {
             return Err(Error::arg("target must be [5, H, W]"));
         }
-        if self.lost().is_none() {
-            match self.unet_gpu(state.get::<GpuSession>(), target, h, w) {
-                Ok(v) => return Ok(v),
-                Err(e) if e.kind == ErrorKind::Backend => {
-                    let why = self.note_failure(state, &e);
-                    return fallback_result(self.cpu().scribbleprompt(state, target, h, w), &why);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.cpu().scribbleprompt(state, target, h, w)
+        self.gpu_or_cpu(
+            state,
+            |st| self.unet_gpu(st, target, h, w),
+            |cpu, st| cpu.scribbleprompt(st, target, h, w),
+        )
     }
 }

@@ -167,54 +167,65 @@ impl Layout {
     }
 }
 
-/// Reads the logits back: `logits` is copied to `staging` after `program` and mapped.
-fn run(
-    gpu: &Gpu,
-    programs: &[&Program],
-    logits: &wgpu::Buffer,
-    staging: &wgpu::Buffer,
+/// A network's input and output on the device: the target is written before each
+/// prediction, the logits copied to a mappable buffer after it and read back.
+struct Io {
+    target: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    staging: wgpu::Buffer,
     len: usize,
-) -> Result<Vec<f32>> {
-    let mut enc = gpu
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-    for p in programs {
-        p.encode(gpu, &mut enc);
-    }
-    enc.copy_buffer_to_buffer(logits, 0, staging, 0, (len * 4) as u64);
-    gpu.queue.submit([enc.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    staging
-        .slice(..(len * 4) as u64)
-        .map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::backend(format!("waiting for the GPU: {e}")))?;
-    rx.recv()
-        .map_err(|_| Error::backend("the GPU never answered the read-back"))?
-        .map_err(|e| Error::backend(format!("reading the logits back: {e}")))?;
-    let out = {
-        let view = staging
-            .slice(..(len * 4) as u64)
-            .get_mapped_range()
-            .map_err(|e| Error::backend(format!("mapping the logits: {e}")))?;
-        bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-    };
-    staging.unmap();
-    Ok(out)
 }
 
-fn readback(gpu: &Gpu, len: usize) -> (wgpu::Buffer, wgpu::Buffer) {
-    let logits = storage(gpu, "logits", len);
-    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("staging"),
-        size: (len.max(4) * 4) as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    (logits, staging)
+impl Io {
+    fn new(gpu: &Gpu, h: usize, w: usize) -> Io {
+        let len = h * w;
+        Io {
+            target: storage(gpu, "target", TARGET_CHANNELS * len),
+            logits: storage(gpu, "logits", len),
+            staging: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("staging"),
+                size: (len.max(4) * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            len,
+        }
+    }
+
+    /// Uploads `target`, runs `program` and returns the logits.
+    fn predict(&self, gpu: &Gpu, program: &Program, target: &[f32]) -> Result<Vec<f32>> {
+        gpu.queue
+            .write_buffer(&self.target, 0, bytemuck::cast_slice(target));
+        let bytes = (self.len * 4) as u64;
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        program.encode(gpu, &mut enc);
+        enc.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, bytes);
+        gpu.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.staging
+            .slice(..bytes)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        gpu.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::backend(format!("waiting for the GPU: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::backend("the GPU never answered the read-back"))?
+            .map_err(|e| Error::backend(format!("reading the logits back: {e}")))?;
+        let out = {
+            let view = self
+                .staging
+                .slice(..bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::backend(format!("mapping the logits: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        self.staging.unmap();
+        Ok(out)
+    }
 }
 
 /// A MultiverSegNet prepared for one size and one context layout (entries per chunk).
@@ -222,13 +233,11 @@ pub(crate) struct MvsState {
     pub h: usize,
     pub w: usize,
     pub chunks: Vec<usize>,
-    target: wgpu::Buffer,
+    io: Io,
     context: Vec<wgpu::Buffer>,
     /// The first CrossConv's context half for every entry: run when the context changes.
     prepare: Program,
     predict: Program,
-    logits: wgpu::Buffer,
-    staging: wgpu::Buffer,
     /// The context version whose images are on the device (None: none uploaded).
     pub version: Option<u64>,
 }
@@ -245,7 +254,7 @@ impl MvsState {
         let mut b = ProgramBuilder::new(gpu, nmax);
         let mut prep = ProgramBuilder::new(gpu, 1);
 
-        let target = storage(gpu, "target", TARGET_CHANNELS * hw(0));
+        let io = Io::new(gpu, h, w);
         let context: Vec<_> = chunks
             .iter()
             .map(|&n| storage(gpu, "context", n * CONTEXT_CHANNELS * hw(0)))
@@ -297,7 +306,7 @@ impl MvsState {
             })
             .collect();
 
-        let mut xt = View::whole(&target, 1, TARGET_CHANNELS, h, w);
+        let mut xt = View::whole(&io.target, 1, TARGET_CHANNELS, h, w);
         let mut xs: Vec<View> = context
             .iter()
             .zip(&chunks)
@@ -434,18 +443,15 @@ impl MvsState {
             xt = o;
             xs = next_s;
         }
-        let (logits, staging) = readback(gpu, hw(0));
-        b.conv1x1_out(&xt, &mw.out_w, mw.out_b, &logits);
+        b.conv1x1_out(&xt, &mw.out_w, mw.out_b, &io.logits);
         MvsState {
             h,
             w,
             chunks,
-            target,
+            io,
             context,
             prepare: prep.finish(),
             predict: b.finish(),
-            logits,
-            staging,
             version: None,
         }
     }
@@ -472,15 +478,7 @@ impl MvsState {
 
     /// Runs one prediction for `target` [5, H, W] on the uploaded context.
     pub fn predict(&self, gpu: &Gpu, target: &[f32]) -> Result<Vec<f32>> {
-        gpu.queue
-            .write_buffer(&self.target, 0, bytemuck::cast_slice(target));
-        run(
-            gpu,
-            &[&self.predict],
-            &self.logits,
-            &self.staging,
-            self.h * self.w,
-        )
+        self.io.predict(gpu, &self.predict, target)
     }
 }
 
@@ -523,10 +521,8 @@ impl UNetWeights {
 pub(crate) struct UNetState {
     pub h: usize,
     pub w: usize,
-    target: wgpu::Buffer,
+    io: Io,
     predict: Program,
-    logits: wgpu::Buffer,
-    staging: wgpu::Buffer,
 }
 
 impl UNetState {
@@ -536,12 +532,12 @@ impl UNetState {
         let dim = |l: usize| (h >> l, w >> l);
         let hw = |l: usize| (h >> l) * (w >> l);
         let mut b = ProgramBuilder::new(gpu, 1);
-        let target = storage(gpu, "target", TARGET_CHANNELS * hw(0));
+        let io = Io::new(gpu, h, w);
         // Level i's concatenation [skip, upsampled]: the down conv writes the skip half.
         let cats: Vec<_> = (0..n)
             .map(|i| storage(gpu, "concat", 2 * f[i] * hw(i)))
             .collect();
-        let mut x = View::whole(&target, 1, TARGET_CHANNELS, h, w);
+        let mut x = View::whole(&io.target, 1, TARGET_CHANNELS, h, w);
         for i in 0..n {
             let (hl, wl) = dim(i);
             let skip = View::whole(&cats[i], 1, 2 * f[i], hl, wl).channels(0, f[i]);
@@ -573,27 +569,17 @@ impl UNetState {
             b.conv(&cat, cw, None, Act::PRelu(*slope), &y);
             x = y;
         }
-        let (logits, staging) = readback(gpu, hw(0));
-        b.conv1x1_out(&x, &uw.final_w, uw.final_b, &logits);
+        b.conv1x1_out(&x, &uw.final_w, uw.final_b, &io.logits);
         UNetState {
             h,
             w,
-            target,
+            io,
             predict: b.finish(),
-            logits,
-            staging,
         }
     }
 
+    /// Runs one prediction for `target` [5, H, W].
     pub fn predict(&self, gpu: &Gpu, target: &[f32]) -> Result<Vec<f32>> {
-        gpu.queue
-            .write_buffer(&self.target, 0, bytemuck::cast_slice(target));
-        run(
-            gpu,
-            &[&self.predict],
-            &self.logits,
-            &self.staging,
-            self.h * self.w,
-        )
+        self.io.predict(gpu, &self.predict, target)
     }
 }
