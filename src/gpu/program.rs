@@ -38,10 +38,10 @@ pub(crate) struct Kernels {
     pub conv_tile: (u32, u32),
 }
 
-/// The conv register block: `MVS_GPU_CONV_TILE=TMxTN` (each 1, 2, 4 or 8) for tuning,
+/// The conv register block: `MVS_GPU_CONV_TILE=TMxTN` (each 4 or 8) for tuning,
 /// else `default`.
 pub(crate) fn conv_tile(default: (u32, u32)) -> (u32, u32) {
-    let ok = |v: u32| [1, 2, 4, 8].contains(&v);
+    let ok = |v: u32| [4, 8].contains(&v);
     std::env::var("MVS_GPU_CONV_TILE")
         .ok()
         .and_then(|s| {

@@ -4,8 +4,10 @@
 // thread's source pixel and its bounds check are worked out once per tap, and the
 // inner loads are a plain stride over channels (no division per element).
 // A (16*TM)x(16*TN) output tile per workgroup, staged through workgroup memory 16
-// channels at a time; each of the 256 threads accumulates a TMxTN register block.
-// TM and TN are substituted by the host before compilation.
+// channels at a time; each of the 256 threads accumulates a TMxTN register block made
+// of 4x4 groups 64 rows/columns apart, so that its operands come from workgroup memory
+// as vec4 loads (one per four FMAs per operand, not one per FMA).
+// TM and TN (4 or 8) are substituted by the host before compilation.
 // Inputs and outputs address channels as (entry * cstride + coffset + c), so a
 // convolution can read from or write into a slice of a concatenation buffer.
 
@@ -15,6 +17,8 @@ const BM: u32 = 16u * TM;
 const BN: u32 = 16u * TN;
 const BK: u32 = 16u;
 const ASTRIDE: u32 = BM + 4u; // padding spreads the transposed stores over banks
+const GM: u32 = TM / 4u;       // 4-row groups per thread
+const GN: u32 = TN / 4u;       // 4-column groups per thread
 
 struct Params {
     n: u32,        // batch entries
@@ -42,8 +46,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> addt: array<f32>;
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>;
 
-var<workgroup> a_tile: array<f32, BK * ASTRIDE>; // [BK][BM] (+pad)
-var<workgroup> b_tile: array<f32, BK * BN>;      // [BK][BN]
+var<workgroup> a_tile: array<vec4<f32>, BK * ASTRIDE / 4u>; // [BK][BM] (+pad)
+var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;      // [BK][BN]
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -100,7 +104,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 if (m0 + am < p.cout && kc < p.cin) {
                     v = wts[(m0 + am) * kdim + t * p.cin + kc];
                 }
-                a_tile[ak * ASTRIDE + am] = v;
+                let ai = ak * ASTRIDE + am;
+                a_tile[ai / 4u][ai % 4u] = v;
             }
             for (var j = 0u; j < TN; j++) {
                 let bk = bk0 + brows * j;
@@ -109,21 +114,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 if (tvalid && c < p.cin) {
                     v = inp[src + c * hw];
                 }
-                b_tile[bk * BN + bn] = v;
+                let bi = bk * BN + bn;
+                b_tile[bi / 4u][bi % 4u] = v;
             }
             workgroupBarrier();
             for (var kk = 0u; kk < BK; kk++) {
-                var a: array<f32, TM>;
-                var b: array<f32, TN>;
-                for (var i = 0u; i < TM; i++) {
-                    a[i] = a_tile[kk * ASTRIDE + ty + 16u * i];
+                var a: array<vec4<f32>, GM>;
+                var b: array<vec4<f32>, GN>;
+                for (var g = 0u; g < GM; g++) {
+                    a[g] = a_tile[(kk * ASTRIDE + g * 64u + ty * 4u) / 4u];
                 }
-                for (var j = 0u; j < TN; j++) {
-                    b[j] = b_tile[kk * BN + tx + 16u * j];
+                for (var g = 0u; g < GN; g++) {
+                    b[g] = b_tile[(kk * BN + g * 64u + tx * 4u) / 4u];
                 }
                 for (var i = 0u; i < TM; i++) {
+                    let av = a[i / 4u][i % 4u];
                     for (var j = 0u; j < TN; j++) {
-                        acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                        acc[i][j] = fma(av, b[j / 4u][j % 4u], acc[i][j]);
                     }
                 }
             }
@@ -133,12 +140,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
     let act = (p.flags >> 2u) & 3u;
     for (var i = 0u; i < TM; i++) {
-        let co = m0 + ty + 16u * i;
+        let co = m0 + (i / 4u) * 64u + ty * 4u + i % 4u;
         if (co >= p.cout) {
             continue;
         }
         for (var j = 0u; j < TN; j++) {
-            let pp = p0 + tx + 16u * j;
+            let pp = p0 + (j / 4u) * 64u + tx * 4u + j % 4u;
             if (pp >= npix) {
                 continue;
             }
