@@ -245,7 +245,22 @@ impl GpuBackend {
         cpu: impl FnOnce(&CpuBackend, &mut BackendState) -> Result<Vec<f32>>,
     ) -> Result<Vec<f32>> {
         if self.lost().is_none() {
-            match gpu(state.get::<GpuSession>()) {
+            // wgpu panics on some driver failures; a panic must not reach the caller
+            // (nor cross the C boundary as an internal error) while the CPU can answer.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                gpu(state.get::<GpuSession>())
+            }))
+            .unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                let why = format!("panicked: {what}");
+                *self.lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+                Err(Error::backend(why))
+            });
+            match r {
                 Ok(v) => return Ok(v),
                 Err(e) if e.kind == ErrorKind::Backend => {
                     let why = self.note_failure(state, &e);
