@@ -2,7 +2,9 @@
 //! for random-weight checkpoints saved exactly like the official ones.
 //! Small config (MultiverSegNet nf=32, UNet nf=16) at 128x128; tolerance 5e-5 max abs.
 
-use multiverseg::{npy, BackendKind, Model, ModelOptions, NetworkChoice, Weights};
+mod common;
+
+use multiverseg::{npy, Model, NetworkChoice};
 use std::path::{Path, PathBuf};
 
 const TOL: f64 = 5e-5;
@@ -12,16 +14,7 @@ fn data() -> PathBuf {
 }
 
 fn model() -> Model {
-    let w = Weights::from_checkpoints(&data().join("mvs.pt"), Some(&data().join("sp.pt"))).unwrap();
-    Model::from_weights(
-        w,
-        &ModelOptions {
-            backend: BackendKind::Cpu,
-            threads: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    common::small_cpu_model()
 }
 
 fn max_abs(a: &[f32], b: &[f64]) -> f64 {

@@ -6,6 +6,8 @@
 //! With no adapter at all every test here fails with instructions, unless
 //! MVS_SKIP_GPU_TESTS=1, in which case each says on stderr that it skipped.
 
+mod common;
+
 use multiverseg::backend::BackendState;
 use multiverseg::{
     npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Weights,
@@ -22,7 +24,7 @@ fn data() -> PathBuf {
 }
 
 fn weights() -> Weights {
-    Weights::from_checkpoints(&data().join("mvs.pt"), Some(&data().join("sp.pt"))).unwrap()
+    common::small_weights()
 }
 
 fn model_with(opts: ModelOptions) -> Option<Model> {
@@ -50,15 +52,7 @@ fn gpu_model(max_chunk: usize) -> Option<Model> {
 }
 
 fn cpu_model() -> Model {
-    Model::from_weights(
-        weights(),
-        &ModelOptions {
-            backend: BackendKind::Cpu,
-            threads: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    common::small_cpu_model()
 }
 
 fn max_abs(a: &[f32], b: &[f64]) -> f64 {

@@ -1,22 +1,14 @@
 //! Session behaviour on the small test model: context bookkeeping, failed calls change
 //! nothing, undo, commit, save/load, folder import, network choice.
 
+mod common;
+
 use multiverseg::context_io::{import_folder, load_context, save_context};
-use multiverseg::{BackendKind, ImageView, Model, ModelOptions, Pixels, Session, Weights, Window};
+use multiverseg::{ImageView, Model, Pixels, Session, Window};
 use std::path::{Path, PathBuf};
 
 fn model() -> Model {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small");
-    let w = Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap();
-    Model::from_weights(
-        w,
-        &ModelOptions {
-            backend: BackendKind::Cpu,
-            threads: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    common::small_cpu_model()
 }
 
 fn image(w: usize, h: usize, seed: u32) -> Vec<f32> {

@@ -1,4 +1,5 @@
-//! Helpers shared by the tests that drive external tools (C compiler, CMake, Maven).
+//! Helpers shared by the tests: the small test model, and running external tools (C
+//! compiler, CMake, Maven).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,4 +40,23 @@ pub fn build_native_libs() -> PathBuf {
         lib.display()
     );
     lib
+}
+
+/// The small test model's checkpoints (MultiverSegNet nf=32, UNet nf=16), read from the
+/// official-format `.pt` files in tests/data/small.
+#[allow(dead_code)]
+pub fn small_weights() -> multiverseg::Weights {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small");
+    multiverseg::Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap()
+}
+
+/// The small test model on the CPU backend, 2 threads.
+#[allow(dead_code)]
+pub fn small_cpu_model() -> multiverseg::Model {
+    let opts = multiverseg::ModelOptions {
+        backend: multiverseg::BackendKind::Cpu,
+        threads: 2,
+        ..Default::default()
+    };
+    multiverseg::Model::from_weights(small_weights(), &opts).unwrap()
 }
