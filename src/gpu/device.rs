@@ -17,6 +17,12 @@ pub(crate) struct Gpu {
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
+/// The graphics APIs the backend uses (wgpu's GL backend is not built: Vulkan covers the
+/// devices it would add, with larger storage-buffer limits).
+const BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
+    .union(wgpu::Backends::METAL)
+    .union(wgpu::Backends::DX12);
+
 fn type_rank(t: wgpu::DeviceType) -> u32 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -32,28 +38,23 @@ fn type_rank(t: wgpu::DeviceType) -> u32 {
 /// `MVS_GPU_ADAPTER`, if set, keeps only adapters whose name contains it (case-insensitive).
 fn adapters(allow_software: bool) -> Vec<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    desc.backends = BACKENDS;
     let instance = wgpu::Instance::new(desc);
     let filter = std::env::var("MVS_GPU_ADAPTER")
         .ok()
         .map(|s| s.to_lowercase());
-    let mut list: Vec<wgpu::Adapter> =
-        pollster::block_on(instance.enumerate_adapters(desc_backends()))
-            .into_iter()
-            .filter(|a| {
-                let info = a.get_info();
-                (allow_software || info.device_type != wgpu::DeviceType::Cpu)
-                    && filter
-                        .as_ref()
-                        .is_none_or(|f| info.name.to_lowercase().contains(f))
-            })
-            .collect();
+    let mut list: Vec<wgpu::Adapter> = pollster::block_on(instance.enumerate_adapters(BACKENDS))
+        .into_iter()
+        .filter(|a| {
+            let info = a.get_info();
+            (allow_software || info.device_type != wgpu::DeviceType::Cpu)
+                && filter
+                    .as_ref()
+                    .is_none_or(|f| info.name.to_lowercase().contains(f))
+        })
+        .collect();
     list.sort_by_key(|a| type_rank(a.get_info().device_type));
     list
-}
-
-fn desc_backends() -> wgpu::Backends {
-    wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12
 }
 
 impl Gpu {
