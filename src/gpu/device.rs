@@ -11,6 +11,9 @@ pub(crate) struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub kernels: Kernels,
+    /// Bytes of activation buffers ever created with `program::storage` (for tests of
+    /// the memory accounting behind `gpu_memory_limit`).
+    pub storage_bytes: std::sync::atomic::AtomicU64,
     /// Set when the device is lost; a lost device never comes back.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors outside any error scope (wgpu's default handler would panic on them).
@@ -114,6 +117,7 @@ impl Gpu {
             info,
             limits,
             kernels,
+            storage_bytes: Default::default(),
             lost,
             uncaptured,
         })

@@ -117,14 +117,18 @@ impl MvsWeights {
 
     /// Bytes of device memory a state for `chunks` at `h`x`w` needs (activations only).
     pub fn state_bytes(&self, h: usize, w: usize, chunks: &[usize]) -> u64 {
-        let plan = Layout::new(&self.arch, h, w, chunks);
-        4 * plan.total_floats as u64
+        layout_bytes(&self.arch, h, w, chunks)
     }
 
     /// Bytes per context entry of the largest per-chunk buffer (the chunking unit).
     pub fn entry_bytes(&self, h: usize, w: usize) -> u64 {
         4 * Layout::new(&self.arch, h, w, &[1]).max_entry_floats as u64
     }
+}
+
+/// Bytes of activations a state of `arch` for `chunks` at `h`x`w` takes.
+pub(crate) fn layout_bytes(arch: &MultiverSegArch, h: usize, w: usize, chunks: &[usize]) -> u64 {
+    4 * Layout::new(arch, h, w, chunks).total_floats as u64
 }
 
 /// Buffer sizes of one MultiverSegNet state (mirrors [`MvsState::new`]), computed

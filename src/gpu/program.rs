@@ -195,9 +195,12 @@ pub(crate) enum Act {
 
 /// Creates a storage buffer of `len` f32 (at least one, as bindings may not be empty).
 pub(crate) fn storage(gpu: &Gpu, label: &str, len: usize) -> wgpu::Buffer {
+    let size = (len.max(4) * 4) as u64;
+    gpu.storage_bytes
+        .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
     gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
-        size: (len.max(4) * 4) as u64,
+        size,
         usage: wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC,

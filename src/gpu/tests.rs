@@ -409,3 +409,71 @@ fn pool_upsample_mean_match_f64_reference() {
         .collect();
     assert_close(&read(&gpu, &ob, h * w), &want, 1e-6, "conv1x1_out");
 }
+
+/// `gpu_memory_limit` trusts `MvsWeights::state_bytes`: it must match what `MvsState::new`
+/// allocates (the small GroupNorm scratch and read-back buffers aside), for one chunk and
+/// several. Also prints the estimate for the full-size network at S=64.
+#[test]
+fn memory_accounting_matches_allocations() {
+    use super::nets::{MvsState, MvsWeights};
+    use std::sync::atomic::Ordering;
+    let Some(gpu) = test_gpu() else { return };
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small");
+    let w = crate::Weights::from_checkpoints(&d.join("mvs.pt"), None).unwrap();
+    let arch = w.multiverseg.clone().unwrap();
+    let mw = MvsWeights::upload(&gpu, &w, &arch).unwrap();
+    for chunks in [vec![1], vec![5], vec![3, 2]] {
+        let before = gpu.storage_bytes.load(Ordering::Relaxed);
+        let st = MvsState::new(&gpu, &mw, 128, 128, chunks.clone());
+        let got = gpu.storage_bytes.load(Ordering::Relaxed) - before;
+        let want = mw.state_bytes(128, 128, &chunks);
+        drop(st);
+        let diff = (got as f64 - want as f64).abs();
+        eprintln!("chunks {chunks:?}: allocated {got} bytes, accounted {want}");
+        assert!(
+            diff <= 0.01 * want as f64,
+            "chunks {chunks:?}: allocated {got}, accounted {want}"
+        );
+    }
+    let full = crate::arch::MultiverSegArch {
+        encoder: vec![
+            crate::arch::BlockSpec {
+                in_target: 5,
+                in_context: 2,
+                cross: 256,
+                conv: 256,
+            },
+            crate::arch::BlockSpec {
+                in_target: 256,
+                in_context: 256,
+                cross: 256,
+                conv: 256,
+            },
+            crate::arch::BlockSpec {
+                in_target: 256,
+                in_context: 256,
+                cross: 256,
+                conv: 256,
+            },
+            crate::arch::BlockSpec {
+                in_target: 256,
+                in_context: 256,
+                cross: 256,
+                conv: 256,
+            },
+        ],
+        decoder: vec![
+            crate::arch::BlockSpec {
+                in_target: 512,
+                in_context: 512,
+                cross: 256,
+                conv: 256
+            };
+            3
+        ],
+    };
+    eprintln!(
+        "full size, S=64 in one chunk: {:.2} GiB of activations accounted",
+        super::nets::layout_bytes(&full, 128, 128, &[64]) as f64 / (1u64 << 30) as f64
+    );
+}
