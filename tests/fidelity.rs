@@ -17,14 +17,6 @@ fn model() -> Model {
     common::small_cpu_model()
 }
 
-fn max_abs(a: &[f32], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y).abs())
-        .fold(0.0, f64::max)
-}
-
 fn check(m: &Model, net: NetworkChoice, s: usize, which: &str, refname: &str) {
     let err = error_of(m, net, s, which, refname);
     assert!(
@@ -50,7 +42,7 @@ fn error_of(m: &Model, net: NetworkChoice, s: usize, which: &str, refname: &str)
         )
         .unwrap();
     let (_, want) = npy::read_f64(&data().join(refname)).unwrap();
-    let err = max_abs(&logits, &want);
+    let err = common::max_abs(&logits, &want);
     let scale = want.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
     eprintln!("{refname}: max abs error {err:.3e} (max |logit| {scale:.2})");
     err
@@ -99,5 +91,5 @@ fn auto_uses_unet_below_min_context() {
         .infer(NetworkChoice::Auto, 1, &t.data, &[], &[], 128, 128)
         .unwrap();
     let (_, want) = npy::read_f64(&data().join("sp_a_f64.npy")).unwrap();
-    assert!(max_abs(&auto, &want) < TOL);
+    assert!(common::max_abs(&auto, &want) < TOL);
 }

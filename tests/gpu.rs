@@ -10,8 +10,7 @@ mod common;
 
 use multiverseg::backend::BackendState;
 use multiverseg::{
-    npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Weights,
-    Window,
+    npy, BackendKind, ImageView, Model, ModelOptions, NetworkChoice, Pixels, Session, Window,
 };
 use std::path::{Path, PathBuf};
 
@@ -23,23 +22,10 @@ fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small")
 }
 
-fn weights() -> Weights {
-    common::small_weights()
-}
-
 fn model_with(opts: ModelOptions) -> Option<Model> {
-    match Model::from_weights(weights(), &opts) {
-        Ok(m) => Some(m),
-        Err(e) if std::env::var("MVS_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
-            eprintln!("GPU TEST SKIPPED (MVS_SKIP_GPU_TESTS=1): {}", e.message);
-            None
-        }
-        Err(e) => panic!(
-            "{} -- GPU tests need a Vulkan device; install Mesa's lavapipe \
-             (apt-get install mesa-vulkan-drivers) or set MVS_SKIP_GPU_TESTS=1 to skip them",
-            e.message
-        ),
-    }
+    Model::from_weights(common::small_weights(), &opts)
+        .map_err(|e| multiverseg::gpu::no_adapter_in_test(&e))
+        .ok()
 }
 
 fn gpu_model(max_chunk: usize) -> Option<Model> {
@@ -49,18 +35,6 @@ fn gpu_model(max_chunk: usize) -> Option<Model> {
         gpu_max_chunk: max_chunk,
         ..Default::default()
     })
-}
-
-fn cpu_model() -> Model {
-    common::small_cpu_model()
-}
-
-fn max_abs(a: &[f32], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y).abs())
-        .fold(0.0, f64::max)
 }
 
 fn inputs(which: &str, s: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -81,7 +55,7 @@ fn mvs_error(m: &Model, s: usize, which: &str) -> f64 {
         .infer(NetworkChoice::MultiverSeg, 1, &t, &ci, &cl, 128, 128)
         .unwrap();
     let (_, want) = npy::read_f64(&data().join(format!("mvs_s{s}{which}_f64.npy"))).unwrap();
-    let err = max_abs(&logits, &want);
+    let err = common::max_abs(&logits, &want);
     eprintln!(
         "{}: S={s}{which}: max abs error {err:.3e}",
         m.backend_name()
@@ -122,7 +96,7 @@ fn scribbleprompt_unet_matches_f64_reference_on_gpu() {
             .infer(NetworkChoice::ScribblePrompt, 1, &t, &[], &[], 128, 128)
             .unwrap();
         let (_, want) = npy::read_f64(&data().join(format!("sp_{which}_f64.npy"))).unwrap();
-        let err = max_abs(&logits, &want);
+        let err = common::max_abs(&logits, &want);
         eprintln!("UNet {which}: max abs error {err:.3e}");
         assert!(err < TOL, "UNet {which}: max abs error {err:.3e}");
     }
@@ -204,7 +178,7 @@ fn picture(w: usize, h: usize, seed: u32, mask: &[u8]) -> Vec<f32> {
 #[test]
 fn gpu_session_gives_the_cpu_masks() {
     let Some(g) = gpu_model(0) else { return };
-    let c = cpu_model();
+    let c = common::small_cpu_model();
     let (w, h) = (61, 47);
     let mut sessions = [Session::new(g), Session::new(c)];
     for s in &mut sessions {
@@ -269,7 +243,7 @@ fn over_the_memory_limit_the_gpu_falls_back_to_the_cpu() {
     let got = m
         .infer(NetworkChoice::MultiverSeg, 1, &t, &ci, &cl, 128, 128)
         .unwrap();
-    let cpu = cpu_model()
+    let cpu = common::small_cpu_model()
         .infer(NetworkChoice::MultiverSeg, 1, &t, &ci, &cl, 128, 128)
         .unwrap();
     // Bit-identical: the CPU backend computed it.
@@ -280,7 +254,7 @@ fn over_the_memory_limit_the_gpu_falls_back_to_the_cpu() {
 
 #[test]
 fn auto_never_picks_a_software_adapter() {
-    let m = Model::from_weights(weights(), &ModelOptions::default()).unwrap();
+    let m = Model::from_weights(common::small_weights(), &ModelOptions::default()).unwrap();
     let name = m.backend_name();
     for sw in ["llvmpipe", "lavapipe", "SwiftShader", "WARP"] {
         assert!(!name.contains(sw), "auto chose a software adapter: {name}");

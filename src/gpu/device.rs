@@ -14,7 +14,7 @@ pub(crate) struct Gpu {
     /// Bytes of activation buffers ever created with `program::storage` (for tests of
     /// the memory accounting behind `gpu_memory_limit`).
     pub storage_bytes: std::sync::atomic::AtomicU64,
-    /// Set when the device is lost; a lost device never comes back.
+    /// Set when the device is lost (or the GPU path panicked); it never comes back.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors outside any error scope (wgpu's default handler would panic on them).
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -128,9 +128,20 @@ impl Gpu {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
-    /// The reason the device is unusable, if it is.
+    /// Why the device is unusable for good (lost, or marked by [`Gpu::mark_lost`]).
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Marks the device unusable for good.
+    pub fn mark_lost(&self, why: String) {
+        *self.lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    /// The reason the device is unusable, or errors raised outside any error scope
+    /// since the last call (which this takes).
     pub fn failure(&self) -> Option<String> {
-        if let Some(l) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(l) = self.lost() {
             return Some(l);
         }
         let mut u = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,6 +171,8 @@ impl Gpu {
 
     /// The largest buffer the device lets one storage binding see.
     pub fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 }

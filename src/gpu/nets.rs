@@ -480,6 +480,11 @@ impl MvsState {
         gpu.queue.submit([enc.finish()]);
     }
 
+    /// Context entries over all chunks.
+    pub fn entries(&self) -> usize {
+        self.chunks.iter().sum()
+    }
+
     /// Runs one prediction for `target` [5, H, W] on the uploaded context.
     pub fn predict(&self, gpu: &Gpu, target: &[f32]) -> Result<Vec<f32>> {
         self.io.predict(gpu, &self.predict, target)

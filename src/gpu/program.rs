@@ -61,6 +61,7 @@ pub(crate) fn conv_tile_bytes(tile: (u32, u32)) -> u32 {
 impl Kernels {
     /// Compiles every kernel, the conv kernel with a `tile` register block per thread.
     pub fn new(device: &wgpu::Device, tile: (u32, u32)) -> Self {
+        debug_assert!(ALL.iter().enumerate().all(|(i, k)| *k as usize == i));
         let module = |label: &str, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
@@ -104,7 +105,8 @@ impl Kernels {
     }
 
     fn get(&self, k: Kernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[ALL.iter().position(|x| *x == k).unwrap()]
+        // `pipelines` is built in the order of ALL, which is the declaration order.
+        &self.pipelines[k as usize]
     }
 }
 
@@ -408,13 +410,7 @@ impl<'g> ProgramBuilder<'g> {
             (out.h * 2, out.w * 2, out.c, out.n),
             (input.h, input.w, input.c, input.n)
         );
-        let total = (out.n * out.c * out.h * out.w) as usize;
-        self.push(
-            Kernel::MaxPool,
-            Self::ops_params(input, out, 0.0, 0),
-            vec![(1, &input.buf), (2, &out.buf)],
-            stride_groups(total),
-        );
+        self.resample(Kernel::MaxPool, input, out);
     }
 
     /// Bilinear 2x upsampling (align_corners=True) of `input` into `out`.
@@ -423,9 +419,14 @@ impl<'g> ProgramBuilder<'g> {
             (input.h * 2, input.w * 2, out.c, out.n),
             (out.h, out.w, input.c, input.n)
         );
+        self.resample(Kernel::Upsample, input, out);
+    }
+
+    /// A kernel that writes every element of `out` from `input` (pool, upsample).
+    fn resample(&mut self, k: Kernel, input: &View, out: &View) {
         let total = (out.n * out.c * out.h * out.w) as usize;
         self.push(
-            Kernel::Upsample,
+            k,
             Self::ops_params(input, out, 0.0, 0),
             vec![(1, &input.buf), (2, &out.buf)],
             stride_groups(total),

@@ -6,21 +6,11 @@ use super::device::Gpu;
 use super::program::{storage, upload, Act, ConvWeights, ProgramBuilder, View};
 use crate::simulate::rng::Rng as SplitMix64;
 
-/// The device for GPU tests. With no adapter at all the test fails, naming the fix,
-/// unless MVS_SKIP_GPU_TESTS=1 asks to skip it, which it then says on stderr.
+/// The device for GPU tests (see [`super::no_adapter_in_test`] for when there is none).
 pub(crate) fn test_gpu() -> Option<Gpu> {
-    match Gpu::open(true) {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("MVS_SKIP_GPU_TESTS").as_deref() == Ok("1") => {
-            eprintln!("GPU TEST SKIPPED (MVS_SKIP_GPU_TESTS=1): {}", e.message);
-            None
-        }
-        Err(e) => panic!(
-            "{} -- GPU tests need a Vulkan device; install Mesa's lavapipe \
-             (apt-get install mesa-vulkan-drivers) or set MVS_SKIP_GPU_TESTS=1 to skip them",
-            e.message
-        ),
-    }
+    Gpu::open(true)
+        .map_err(|e| super::no_adapter_in_test(&e))
+        .ok()
 }
 
 fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
@@ -435,42 +425,20 @@ fn memory_accounting_matches_allocations() {
             "chunks {chunks:?}: allocated {got}, accounted {want}"
         );
     }
+    let block = |in_target, in_context| crate::arch::BlockSpec {
+        in_target,
+        in_context,
+        cross: 256,
+        conv: 256,
+    };
     let full = crate::arch::MultiverSegArch {
         encoder: vec![
-            crate::arch::BlockSpec {
-                in_target: 5,
-                in_context: 2,
-                cross: 256,
-                conv: 256,
-            },
-            crate::arch::BlockSpec {
-                in_target: 256,
-                in_context: 256,
-                cross: 256,
-                conv: 256,
-            },
-            crate::arch::BlockSpec {
-                in_target: 256,
-                in_context: 256,
-                cross: 256,
-                conv: 256,
-            },
-            crate::arch::BlockSpec {
-                in_target: 256,
-                in_context: 256,
-                cross: 256,
-                conv: 256,
-            },
+            block(5, 2),
+            block(256, 256),
+            block(256, 256),
+            block(256, 256),
         ],
-        decoder: vec![
-            crate::arch::BlockSpec {
-                in_target: 512,
-                in_context: 512,
-                cross: 256,
-                conv: 256
-            };
-            3
-        ],
+        decoder: vec![block(512, 512); 3],
     };
     eprintln!(
         "full size, S=64 in one chunk: {:.2} GiB of activations accounted",

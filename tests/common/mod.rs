@@ -60,3 +60,13 @@ pub fn small_cpu_model() -> multiverseg::Model {
     };
     multiverseg::Model::from_weights(small_weights(), &opts).unwrap()
 }
+
+/// Largest |a - b| of f32 results against an f64 reference of the same length.
+#[allow(dead_code)]
+pub fn max_abs(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y).abs())
+        .fold(0.0, f64::max)
+}
