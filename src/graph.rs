@@ -183,6 +183,26 @@ impl Builder {
         self.node("Conv", &inputs, attrs, "conv")
     }
 
+    /// Our fused 3x3 conv (tract only): conv + bias, `+ add` broadcast over the
+    /// entries, then LeakyReLU if `leaky`.
+    fn fused_conv3x3(
+        &mut self,
+        x: &str,
+        weight: &str,
+        bias: &str,
+        add: Option<&str>,
+        leaky: bool,
+    ) -> String {
+        let mut inputs = vec![x, weight, bias];
+        inputs.extend(add);
+        let attrs = if leaky {
+            vec![attr_f("leaky", LEAKY_SLOPE)]
+        } else {
+            vec![]
+        };
+        self.node(crate::cpu::CONV3X3_OP, &inputs, attrs, "conv3x3")
+    }
+
     fn leaky(&mut self, x: &str) -> String {
         self.node(
             "LeakyRelu",
@@ -251,8 +271,12 @@ impl Builder {
         let wt = self.weight(w, &format!("{prefix}.conv.weight"));
         let bs = self.weight(w, &format!("{prefix}.conv.bias"));
         let k = w.get(&format!("{prefix}.conv.weight")).shape[2];
-        let y = self.conv(x, &wt, Some(&bs), k);
-        let y = self.leaky(&y);
+        let y = if self.flavor == GraphFlavor::Tract && k == 3 {
+            self.fused_conv3x3(x, &wt, &bs, None, true)
+        } else {
+            let y = self.conv(x, &wt, Some(&bs), k);
+            self.leaky(&y)
+        };
         self.group_norm(
             &y,
             w.get(&format!("{prefix}.norml.weight")),
@@ -292,10 +316,16 @@ impl Builder {
         );
         let b = self.weight(w, &format!("{prefix}.cross.cross_conv.bias"));
         // The bias is added once, on the target half.
-        let zt = self.conv(t, &wt, Some(&b), 3);
-        let zs = self.conv(s, &ws, None, 3);
-        let z = self.node("Add", &[&zs, &zt], vec![], "cross_sum");
-        let z = self.leaky(&z);
+        let z = if self.flavor == GraphFlavor::Tract {
+            let zt = self.fused_conv3x3(t, &wt, &b, None, false);
+            let zero = self.constant(&format!("{prefix}.cross.no_bias"), &[f], &vec![0.0; f]);
+            self.fused_conv3x3(s, &ws, &zero, Some(&zt), true)
+        } else {
+            let zt = self.conv(t, &wt, Some(&b), 3);
+            let zs = self.conv(s, &ws, None, 3);
+            let z = self.node("Add", &[&zs, &zt], vec![], "cross_sum");
+            self.leaky(&z)
+        };
         let t2 = self.node(
             "ReduceMean",
             &[&z],

@@ -106,8 +106,8 @@ impl TypedOp for GroupNorm1 {
 
 /// The ONNX-side wrapper: reads gamma and beta from constant inputs.
 #[derive(Debug, Clone)]
-struct GroupNorm1Expansion {
-    eps: f32,
+pub(super) struct GroupNorm1Expansion {
+    pub(super) eps: f32,
 }
 
 impl Expansion for GroupNorm1Expansion {
@@ -148,14 +148,4 @@ impl Expansion for GroupNorm1Expansion {
         };
         model.wire_node(prefix, op, &inputs[0..1])
     }
-}
-
-/// The ONNX loader with this op registered.
-pub fn onnx_with_ops() -> tract_onnx::Onnx {
-    let mut onnx = tract_onnx::onnx();
-    onnx.op_register.insert(OP_TYPE, |_ctx, node| {
-        let eps: f32 = node.get_attr_opt("epsilon")?.unwrap_or(1e-5);
-        Ok((expand(GroupNorm1Expansion { eps }), vec![]))
-    });
-    onnx
 }

@@ -7,10 +7,14 @@ use crate::graph::{multiverseg_graph, unet_graph, GraphFlavor, Network};
 use crate::weights::Weights;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+mod conv_op;
 mod group_norm;
+pub mod winograd;
 
 /// ONNX op type of the f64-accurate GroupNorm that the tract graphs use.
 pub use group_norm::OP_TYPE as GROUP_NORM_OP;
+/// ONNX op type of the fused Winograd 3x3 convolution that the tract graphs use.
+pub use conv_op::OP_TYPE as CONV3X3_OP;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::tract_linalg::multithread::{
@@ -78,7 +82,7 @@ impl CpuBackend {
                 unet_graph(&self.weights, arch, h, w)
             }
         };
-        let plan = group_norm::onnx_with_ops()
+        let plan = onnx_with_ops()
             .model_for_proto_model(&proto)
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
@@ -105,6 +109,22 @@ impl CpuBackend {
             .collect();
         Ok(v)
     }
+}
+
+/// The ONNX loader with our ops registered: the f64-accurate GroupNorm and the fused
+/// Winograd 3x3 convolution.
+fn onnx_with_ops() -> tract_onnx::Onnx {
+    use tract_onnx::tract_hir::internal::expand;
+    let mut onnx = tract_onnx::onnx();
+    onnx.op_register.insert(GROUP_NORM_OP, |_ctx, node| {
+        let eps: f32 = node.get_attr_opt("epsilon")?.unwrap_or(1e-5);
+        Ok((expand(group_norm::GroupNorm1Expansion { eps }), vec![]))
+    });
+    onnx.op_register.insert(CONV3X3_OP, |_ctx, node| {
+        let leaky: Option<f32> = node.get_attr_opt("leaky")?;
+        Ok((expand(conv_op::Conv3x3Expansion { leaky }), vec![]))
+    });
+    onnx
 }
 
 fn tensor(shape: &[usize], data: &[f32]) -> Result<TValue> {
