@@ -326,12 +326,16 @@ impl Builder {
             let z = self.node("Add", &[&zs, &zt], vec![], "cross_sum");
             self.leaky(&z)
         };
-        let t2 = self.node(
-            "ReduceMean",
-            &[&z],
-            vec![attr_ints("axes", &[0]), attr_i("keepdims", 1)],
-            "cross_mean",
-        );
+        let t2 = if self.flavor == GraphFlavor::Tract {
+            self.node(crate::cpu::MEAN_ENTRIES_OP, &[&z], vec![], "cross_mean")
+        } else {
+            self.node(
+                "ReduceMean",
+                &[&z],
+                vec![attr_ints("axes", &[0]), attr_i("keepdims", 1)],
+                "cross_mean",
+            )
+        };
         let t3 = self.conv_op(w, &t2, &format!("{prefix}.target.vmapped"));
         let s3 = if skip_context {
             None
@@ -354,6 +358,9 @@ impl Builder {
     }
 
     fn upsample(&mut self, x: &str) -> String {
+        if self.flavor == GraphFlavor::Tract {
+            return self.node(crate::cpu::UPSAMPLE_OP, &[x], vec![], "up");
+        }
         if !self.init.iter().any(|t| t.name == "upsample.scales") {
             self.constant("upsample.scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
         }

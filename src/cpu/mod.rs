@@ -9,12 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 mod conv_op;
 mod group_norm;
+mod plane_ops;
 pub mod winograd;
 
-/// ONNX op type of the f64-accurate GroupNorm that the tract graphs use.
-pub use group_norm::OP_TYPE as GROUP_NORM_OP;
 /// ONNX op type of the fused Winograd 3x3 convolution that the tract graphs use.
 pub use conv_op::OP_TYPE as CONV3X3_OP;
+/// ONNX op type of the f64-accurate GroupNorm that the tract graphs use.
+pub use group_norm::OP_TYPE as GROUP_NORM_OP;
+/// ONNX op types of the parallel mean over entries and 2x upsampling the tract graphs use.
+pub use plane_ops::{MEAN_ENTRIES_OP, UPSAMPLE_OP};
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::tract_linalg::multithread::{
@@ -111,8 +114,8 @@ impl CpuBackend {
     }
 }
 
-/// The ONNX loader with our ops registered: the f64-accurate GroupNorm and the fused
-/// Winograd 3x3 convolution.
+/// The ONNX loader with our ops registered: the f64-accurate GroupNorm, the fused
+/// Winograd 3x3 convolution, the mean over entries and the upsampling.
 fn onnx_with_ops() -> tract_onnx::Onnx {
     use tract_onnx::tract_hir::internal::expand;
     let mut onnx = tract_onnx::onnx();
@@ -123,6 +126,14 @@ fn onnx_with_ops() -> tract_onnx::Onnx {
     onnx.op_register.insert(CONV3X3_OP, |_ctx, node| {
         let leaky: Option<f32> = node.get_attr_opt("leaky")?;
         Ok((expand(conv_op::Conv3x3Expansion { leaky }), vec![]))
+    });
+    onnx.op_register.insert(MEAN_ENTRIES_OP, |_ctx, _node| {
+        let op = plane_ops::PlaneOp::MeanEntries;
+        Ok((expand(plane_ops::PlaneOpExpansion(op)), vec![]))
+    });
+    onnx.op_register.insert(UPSAMPLE_OP, |_ctx, _node| {
+        let op = plane_ops::PlaneOp::Upsample2x;
+        Ok((expand(plane_ops::PlaneOpExpansion(op)), vec![]))
     });
     onnx
 }

@@ -135,7 +135,9 @@ pub fn conv3x3(x: &[f32], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32])
     });
 }
 
-/// One block of tile rows `r0..r1` of one entry.
+/// One block of tile rows `r0..r1` of one entry, with the widest vector instructions the
+/// CPU has: the transforms are plain lane-wise code that the compiler vectorizes, so they
+/// are compiled twice, for AVX-512 and for the baseline.
 #[allow(clippy::too_many_arguments)]
 fn block(
     x: &[f32],
@@ -147,7 +149,45 @@ fn block(
     s: &mut Scratch,
     out: &mut [f32],
 ) {
-    let ConvDims { cin, cout, h, w, .. } = d;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { block_avx512(x, u, d, ep, r0, r1, s, out) };
+    }
+    block_body(x, u, d, ep, r0, r1, s, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_avx512(
+    x: &[f32],
+    u: &[f32],
+    d: ConvDims,
+    ep: Epilogue,
+    r0: usize,
+    r1: usize,
+    s: &mut Scratch,
+    out: &mut [f32],
+) {
+    block_body(x, u, d, ep, r0, r1, s, out)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block_body(
+    x: &[f32],
+    u: &[f32],
+    d: ConvDims,
+    ep: Epilogue,
+    r0: usize,
+    r1: usize,
+    s: &mut Scratch,
+    out: &mut [f32],
+) {
+    let ConvDims {
+        cin, cout, h, w, ..
+    } = d;
     let tw = w.div_ceil(2);
     let nt = (r1 - r0) * tw;
     // Padded input rows 2*r0 - 1 ..= 2*r1 (image coordinates); column k of the even part
@@ -167,19 +207,24 @@ fn block(
                 odd.fill(0.0);
                 continue;
             }
-            let row = &plane[y as usize * w..(y as usize + 1) * w];
-            even[0] = 0.0;
-            for k in 1..half {
-                even[k] = if 2 * k - 1 < w { row[2 * k - 1] } else { 0.0 };
-            }
-            for k in 0..half {
-                odd[k] = if 2 * k < w { row[2 * k] } else { 0.0 };
-            }
+            deinterleave(&plane[y as usize * w..(y as usize + 1) * w], even, odd);
         }
         for tr in 0..(r1 - r0) {
-            let base = tr * tw;
             let rows = &s.rows[2 * tr * 2 * half..(2 * tr + 4) * 2 * half];
-            input_transform(rows, half, tw, &mut s.v, cin, nt, c, base);
+            let offs: [usize; 16] = std::array::from_fn(|xi| (xi * cin + c) * nt + tr * tw);
+            let mut k = 0;
+            while k + 16 <= tw {
+                input_lanes::<16>(rows, half, k, &mut s.v, &offs);
+                k += 16;
+            }
+            while k + 4 <= tw {
+                input_lanes::<4>(rows, half, k, &mut s.v, &offs);
+                k += 4;
+            }
+            while k < tw {
+                input_lanes::<1>(rows, half, k, &mut s.v, &offs);
+                k += 1;
+            }
         }
     }
     for xi in 0..16 {
@@ -216,13 +261,27 @@ fn block(
     for o in 0..cout {
         for tr in 0..(r1 - r0) {
             let (top, bottom) = s.out_rows.split_at_mut(2 * tw);
-            output_transform(&s.m, cout, nt, o, tr * tw, tw, ep.bias[o], top, bottom);
+            let offs: [usize; 16] = std::array::from_fn(|xi| (xi * cout + o) * nt + tr * tw);
+            let mut k = 0;
+            while k + 16 <= tw {
+                output_lanes::<16>(&s.m, &offs, k, ep.bias[o], top, bottom);
+                k += 16;
+            }
+            while k + 4 <= tw {
+                output_lanes::<4>(&s.m, &offs, k, ep.bias[o], top, bottom);
+                k += 4;
+            }
+            while k < tw {
+                output_lanes::<1>(&s.m, &offs, k, ep.bias[o], top, bottom);
+                k += 1;
+            }
             for (dy, tmp) in [&*top, &*bottom].into_iter().enumerate() {
                 let y = 2 * (r0 + tr) + dy;
                 if y >= y_end {
                     break;
                 }
                 let dst = &mut out[(o * h + y) * w..(o * h + y + 1) * w];
+                let tmp = &tmp[..w];
                 match ep.add {
                     Some(a) => {
                         let a = &a[(o * h + y) * w..(o * h + y + 1) * w];
@@ -230,13 +289,11 @@ fn block(
                             *d = t + a;
                         }
                     }
-                    None => dst.copy_from_slice(&tmp[..w]),
+                    None => dst.copy_from_slice(tmp),
                 }
                 if let Some(slope) = ep.leaky {
                     for d in dst.iter_mut() {
-                        if *d < 0.0 {
-                            *d *= slope;
-                        }
+                        *d = if *d < 0.0 { *d * slope } else { *d };
                     }
                 }
             }
@@ -244,71 +301,89 @@ fn block(
     }
 }
 
-/// `V = B^T d B` for the `tw` tiles of one tile row of channel `c`; `rows` holds the four
-/// padded input rows, each as `half` even then `half` odd columns.
-#[allow(clippy::too_many_arguments)]
+/// Splits an image row into the padded even part (image columns -1, 1, 3, ...) and odd
+/// part (columns 0, 2, 4, ...), zeros beyond the row; both have `tw + 1` entries.
 #[inline(always)]
-fn input_transform(
-    rows: &[f32],
-    half: usize,
-    tw: usize,
-    v: &mut [f32],
-    cin: usize,
-    nt: usize,
-    c: usize,
-    base: usize,
-) {
-    let e = |i: usize| &rows[i * 2 * half..i * 2 * half + half];
-    let od = |i: usize| &rows[i * 2 * half + half..(i + 1) * 2 * half];
-    let (e0, e1, e2, e3) = (e(0), e(1), e(2), e(3));
-    let (o0, o1, o2, o3) = (od(0), od(1), od(2), od(3));
-    // Patch column j of tile k: j=0 even[k], j=1 odd[k], j=2 even[k+1], j=3 odd[k+1].
-    let offs: [usize; 16] = std::array::from_fn(|xi| (xi * cin + c) * nt + base);
-    for k in 0..tw {
-        // Column transform of each patch row: (d0-d2, d1+d2, d2-d1, d1-d3).
-        let ct = |e: &[f32], o: &[f32]| {
-            let (d0, d1, d2, d3) = (e[k], o[k], e[k + 1], o[k + 1]);
-            [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
-        };
-        let (p0, p1, p2, p3) = (ct(e0, o0), ct(e1, o1), ct(e2, o2), ct(e3, o3));
-        for j in 0..4 {
-            v[offs[j] + k] = p0[j] - p2[j];
-            v[offs[4 + j] + k] = p1[j] + p2[j];
-            v[offs[8 + j] + k] = p2[j] - p1[j];
-            v[offs[12 + j] + k] = p1[j] - p3[j];
-        }
+fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    even.fill(0.0);
+    odd.fill(0.0);
+    let pairs = row.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        odd[row.len() / 2] = *last;
+    }
+    for (k, p) in pairs.enumerate() {
+        odd[k] = p[0];
+        even[k + 1] = p[1];
     }
 }
 
-/// `Y = A^T M A` plus bias for the `tw` tiles starting at tile `base`, output channel `o`;
-/// writes the two output rows (2 * tw columns each).
-#[allow(clippy::too_many_arguments)]
+/// `V = B^T d B` for tiles `k .. k + L` of one tile row; `rows` holds the four padded
+/// input rows, each as `half` even then `half` odd columns. Patch column j of tile k is
+/// even[k], odd[k], even[k+1], odd[k+1] for j = 0..4.
 #[inline(always)]
-fn output_transform(
+fn input_lanes<const L: usize>(
+    rows: &[f32],
+    half: usize,
+    k: usize,
+    v: &mut [f32],
+    offs: &[usize; 16],
+) {
+    let ld = |i: usize, odd: bool, shift: usize| -> [f32; L] {
+        let at = i * 2 * half + if odd { half } else { 0 } + k + shift;
+        rows[at..at + L].try_into().unwrap()
+    };
+    // Column transform of each patch row: (d0-d2, d1+d2, d2-d1, d1-d3).
+    let ct = |i: usize| -> [[f32; L]; 4] {
+        let (d0, d1, d2, d3) = (
+            ld(i, false, 0),
+            ld(i, true, 0),
+            ld(i, false, 1),
+            ld(i, true, 1),
+        );
+        [
+            std::array::from_fn(|l| d0[l] - d2[l]),
+            std::array::from_fn(|l| d1[l] + d2[l]),
+            std::array::from_fn(|l| d2[l] - d1[l]),
+            std::array::from_fn(|l| d1[l] - d3[l]),
+        ]
+    };
+    let (p0, p1, p2, p3) = (ct(0), ct(1), ct(2), ct(3));
+    let mut st = |xi: usize, val: [f32; L]| {
+        v[offs[xi] + k..offs[xi] + k + L].copy_from_slice(&val);
+    };
+    for j in 0..4 {
+        st(j, std::array::from_fn(|l| p0[j][l] - p2[j][l]));
+        st(4 + j, std::array::from_fn(|l| p1[j][l] + p2[j][l]));
+        st(8 + j, std::array::from_fn(|l| p2[j][l] - p1[j][l]));
+        st(12 + j, std::array::from_fn(|l| p1[j][l] - p3[j][l]));
+    }
+}
+
+/// `Y = A^T M A` plus bias for tiles `k .. k + L` of one tile row and one output channel;
+/// writes columns `2k .. 2k + 2L` of the two output rows.
+#[inline(always)]
+fn output_lanes<const L: usize>(
     m: &[f32],
-    cout: usize,
-    nt: usize,
-    o: usize,
-    base: usize,
-    tw: usize,
+    offs: &[usize; 16],
+    k: usize,
     bias: f32,
     top: &mut [f32],
     bottom: &mut [f32],
 ) {
-    let offs: [usize; 16] = std::array::from_fn(|xi| (xi * cout + o) * nt + base);
-    for k in 0..tw {
-        let mv = |xi: usize| m[offs[xi] + k];
-        // Rows: (m0+m1+m2, m1-m2-m3) of each column.
-        let mut r = [[0f32; 4]; 2];
-        for j in 0..4 {
-            let (a, b, c, d) = (mv(j), mv(4 + j), mv(8 + j), mv(12 + j));
-            r[0][j] = a + b + c;
-            r[1][j] = b - c - d;
-        }
-        for (i, dst) in [&mut *top, &mut *bottom].into_iter().enumerate() {
-            let q = r[i];
-            dst[2 * k] = q[0] + q[1] + q[2] + bias;
-            dst[2 * k + 1] = q[1] - q[2] - q[3] + bias;
+    let ld = |xi: usize| -> [f32; L] { m[offs[xi] + k..offs[xi] + k + L].try_into().unwrap() };
+    // Rows of each column: (m0+m1+m2, m1-m2-m3).
+    let mut r = [[[0f32; L]; 4]; 2];
+    for j in 0..4 {
+        let (a, b, c, d) = (ld(j), ld(4 + j), ld(8 + j), ld(12 + j));
+        r[0][j] = std::array::from_fn(|l| a[l] + b[l] + c[l]);
+        r[1][j] = std::array::from_fn(|l| b[l] - c[l] - d[l]);
+    }
+    for (i, dst) in [&mut *top, &mut *bottom].into_iter().enumerate() {
+        let q = &r[i];
+        let dst = &mut dst[2 * k..2 * k + 2 * L];
+        for l in 0..L {
+            dst[2 * l] = q[0][l] + q[1][l] + q[2][l] + bias;
+            dst[2 * l + 1] = q[1][l] - q[2][l] - q[3][l] + bias;
         }
     }
 }
@@ -365,7 +440,9 @@ mod tests {
 
     fn check(d: ConvDims, with_add: bool, leaky: Option<f32>, tol: f64) {
         let mut seed = (d.n * 1000 + d.cin * 100 + d.h * 10 + d.w) as u64;
-        let x: Vec<f32> = (0..d.n * d.cin * d.h * d.w).map(|_| lcg(&mut seed)).collect();
+        let x: Vec<f32> = (0..d.n * d.cin * d.h * d.w)
+            .map(|_| lcg(&mut seed))
+            .collect();
         let wt: Vec<f32> = (0..d.cout * d.cin * 9)
             .map(|_| lcg(&mut seed) * 0.3)
             .collect();
