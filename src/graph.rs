@@ -185,21 +185,22 @@ impl Builder {
 
     /// Our fused 3x3 conv (tract only): conv + bias, `+ add` broadcast over the
     /// entries, then LeakyReLU if `leaky`.
+    /// `parts` are concatenated along channels inside the op.
     fn fused_conv3x3(
         &mut self,
-        x: &str,
+        parts: &[&str],
         weight: &str,
         bias: &str,
         add: Option<&str>,
         leaky: bool,
     ) -> String {
-        let mut inputs = vec![x, weight, bias];
+        let mut inputs = parts.to_vec();
+        inputs.extend([weight, bias]);
         inputs.extend(add);
-        let attrs = if leaky {
-            vec![attr_f("leaky", LEAKY_SLOPE)]
-        } else {
-            vec![]
-        };
+        let mut attrs = vec![attr_i("parts", parts.len() as i64)];
+        if leaky {
+            attrs.push(attr_f("leaky", LEAKY_SLOPE));
+        }
         self.node(crate::cpu::CONV3X3_OP, &inputs, attrs, "conv3x3")
     }
 
@@ -272,7 +273,7 @@ impl Builder {
         let bs = self.weight(w, &format!("{prefix}.conv.bias"));
         let k = w.get(&format!("{prefix}.conv.weight")).shape[2];
         let y = if self.flavor == GraphFlavor::Tract && k == 3 {
-            self.fused_conv3x3(x, &wt, &bs, None, true)
+            self.fused_conv3x3(&[x], &wt, &bs, None, true)
         } else {
             let y = self.conv(x, &wt, Some(&bs), k);
             self.leaky(&y)
@@ -285,13 +286,14 @@ impl Builder {
         )
     }
 
-    /// CrossBlock; returns the new target and, unless `skip_context`, the new context.
+    /// CrossBlock on the channel concatenations of `t` and `s`; returns the new target
+    /// and, unless `skip_context`, the new context.
     fn cross_block(
         &mut self,
         w: &Weights,
         spec: &BlockSpec,
-        t: &str,
-        s: &str,
+        t: &[&str],
+        s: &[&str],
         prefix: &str,
         skip_context: bool,
     ) -> (String, Option<String>) {
@@ -321,8 +323,10 @@ impl Builder {
             let zero = self.constant(&format!("{prefix}.cross.no_bias"), &[f], &vec![0.0; f]);
             self.fused_conv3x3(s, &ws, &zero, Some(&zt), true)
         } else {
-            let zt = self.conv(t, &wt, Some(&b), 3);
-            let zs = self.conv(s, &ws, None, 3);
+            let t = self.concat_all(t);
+            let s = self.concat_all(s);
+            let zt = self.conv(&t, &wt, Some(&b), 3);
+            let zs = self.conv(&s, &ws, None, 3);
             let z = self.node("Add", &[&zs, &zt], vec![], "cross_sum");
             self.leaky(&z)
         };
@@ -369,6 +373,15 @@ impl Builder {
             attr_s("coordinate_transformation_mode", "align_corners"),
         ];
         self.node("Resize", &[x, "", "upsample.scales"], attrs, "up")
+    }
+
+    /// The channel concatenation of `parts` (the part itself if there is one).
+    fn concat_all(&mut self, parts: &[&str]) -> String {
+        match parts {
+            [one] => one.to_string(),
+            [a, b] => self.concat(a, b),
+            _ => unreachable!("the networks concatenate at most two tensors"),
+        }
     }
 
     fn concat(&mut self, a: &str, b: &str) -> String {
@@ -426,12 +439,16 @@ pub fn multiverseg_graph(
     let shape = g.constant_i64("context.shape", &[-1, 1, hi, wi]);
     let ci = g.node("Reshape", &["context_images", &shape], vec![], "ci");
     let cl = g.node("Reshape", &["context_labels", &shape], vec![], "cl");
-    let mut s = g.concat(&ci, &cl);
+    // The first block's context input is [image, label]; later blocks take one tensor.
+    let mut s_parts = vec![ci, cl];
+    let mut s = String::new();
     let mut t = "target".to_string();
     let mut skips = Vec::new();
     let n_enc = arch.encoder.len();
     for (i, spec) in arch.encoder.iter().enumerate() {
-        let (t2, s2) = g.cross_block(w, spec, &t, &s, &format!("enc_blocks.{i}"), n_enc == 1);
+        let parts: Vec<&str> = s_parts.iter().map(|p| p.as_str()).collect();
+        let prefix = format!("enc_blocks.{i}");
+        let (t2, s2) = g.cross_block(w, spec, &[&t], &parts, &prefix, n_enc == 1);
         t = t2;
         if i + 1 == n_enc {
             if let Some(s2) = s2 {
@@ -443,6 +460,7 @@ pub fn multiverseg_graph(
         skips.push((t.clone(), s2.clone()));
         t = g.pool(&t);
         s = g.pool(&s2);
+        s_parts = vec![s.clone()];
     }
     let n_dec = arch.decoder.len();
     for (i, spec) in arch.decoder.iter().enumerate() {
@@ -450,14 +468,12 @@ pub fn multiverseg_graph(
         let tu = g.upsample(&t);
         let su = g.upsample(&s);
         // MultiverSegNet concatenates [upsampled, skip].
-        let tc = g.concat(&tu, &ts);
-        let sc = g.concat(&su, &ss);
         // The last block's context output feeds nothing: skip it.
         let (t2, s2) = g.cross_block(
             w,
             spec,
-            &tc,
-            &sc,
+            &[&tu, &ts],
+            &[&su, &ss],
             &format!("dec_blocks.{i}"),
             i + 1 == n_dec,
         );

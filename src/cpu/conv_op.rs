@@ -7,9 +7,10 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_hir::internal::*;
 
-/// ONNX op type the tract graphs use for this op. Inputs: `x [N,Cin,H,W]`, the weight
-/// `[Cout,Cin,3,3]` and bias `[Cout]` (constants), optionally `add [1,Cout,H,W]`.
-/// Attribute `leaky` (float): the LeakyReLU slope; absent, no activation.
+/// ONNX op type the tract graphs use for this op. Inputs: `parts` tensors `[N,C_i,H,W]`
+/// whose concatenation along channels is the conv's input, the weight `[Cout,Cin,3,3]`
+/// and bias `[Cout]` (constants), optionally `add [1,Cout,H,W]`. Attributes: `parts`
+/// (int, default 1); `leaky` (float), the LeakyReLU slope, absent for no activation.
 pub const OP_TYPE: &str = "MvsConv3x3";
 
 /// The typed op: filters already in the Winograd domain.
@@ -21,6 +22,8 @@ pub struct Conv3x3 {
     pub bias: Arc<Tensor>,
     /// LeakyReLU slope as f32 bits (bits keep the op `Eq` and `Hash`).
     pub leaky_bits: Option<u32>,
+    /// How many leading inputs are concatenated along channels.
+    pub parts: usize,
 }
 
 impl Conv3x3 {
@@ -41,25 +44,39 @@ impl EvalOp for Conv3x3 {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (cout, cin) = self.channels();
-        let x = &inputs[0];
-        let shape = x.shape();
         ensure!(
-            shape.len() == 4 && shape[1] == cin && x.datum_type() == f32::datum_type(),
-            "Conv3x3: input must be f32 [N, {cin}, H, W], got {:?} {shape:?}",
-            x.datum_type()
+            inputs.len() == self.parts || inputs.len() == self.parts + 1,
+            "Conv3x3: {} inputs for {} parts",
+            inputs.len(),
+            self.parts
         );
-        let d = ConvDims {
-            n: shape[0],
-            cin,
-            cout,
-            h: shape[2],
-            w: shape[3],
-        };
-        let add = match inputs.get(1) {
+        let first = inputs[0].shape();
+        ensure!(
+            first.len() == 4,
+            "Conv3x3: rank-4 input expected, got {first:?}"
+        );
+        let (n, h, w) = (first[0], first[2], first[3]);
+        let mut parts = Vec::with_capacity(self.parts);
+        let mut channels = 0;
+        for x in &inputs[..self.parts] {
+            let s = x.shape();
+            ensure!(
+                s.len() == 4 && s[0] == n && s[2] == h && s[3] == w,
+                "Conv3x3: parts must share N, H and W: {first:?} vs {s:?}"
+            );
+            channels += s[1];
+            parts.push(f32s(x)?);
+        }
+        ensure!(
+            channels == cin,
+            "Conv3x3: {channels} input channels, the filters take {cin}"
+        );
+        let d = ConvDims { n, cin, cout, h, w };
+        let add = match inputs.get(self.parts) {
             Some(a) => {
                 ensure!(
-                    a.shape() == [1, cout, d.h, d.w] && a.datum_type() == f32::datum_type(),
-                    "Conv3x3: the added map must be f32 [1, {cout}, {}, {}], got {:?}",
+                    a.shape() == [1, cout, d.h, d.w],
+                    "Conv3x3: the added map must be [1, {cout}, {}, {}], got {:?}",
                     d.h,
                     d.w,
                     a.shape()
@@ -76,7 +93,7 @@ impl EvalOp for Conv3x3 {
         // SAFETY: every element is written by conv3x3 before it is read.
         let mut out = unsafe { Tensor::uninitialized::<f32>(&[d.n, cout, d.h, d.w])? };
         conv3x3(
-            f32s(x)?,
+            &parts,
             f32s(&self.u)?,
             d,
             ep,
@@ -111,6 +128,7 @@ impl TypedOp for Conv3x3 {
 #[derive(Debug, Clone)]
 pub(super) struct Conv3x3Expansion {
     pub(super) leaky: Option<f32>,
+    pub(super) parts: usize,
 }
 
 impl Expansion for Conv3x3Expansion {
@@ -124,14 +142,20 @@ impl Expansion for Conv3x3Expansion {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        if inputs.len() != 3 && inputs.len() != 4 {
-            bail!("{OP_TYPE} takes 3 or 4 inputs, got {}", inputs.len());
+        let k = self.parts;
+        if k == 0 || (inputs.len() != k + 2 && inputs.len() != k + 3) {
+            bail!(
+                "{OP_TYPE} with {k} parts takes {} or {} inputs, got {}",
+                k + 2,
+                k + 3,
+                inputs.len()
+            );
         }
         check_output_arity(outputs, 1)?;
         s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
         s.equals(&outputs[0].rank, 4)?;
         s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
-        s.equals(&outputs[0].shape[1], &inputs[1].shape[0])?;
+        s.equals(&outputs[0].shape[1], &inputs[k].shape[0])?;
         s.equals(&outputs[0].shape[2], &inputs[0].shape[2])?;
         s.equals(&outputs[0].shape[3], &inputs[0].shape[3])?;
         Ok(())
@@ -150,7 +174,8 @@ impl Expansion for Conv3x3Expansion {
                 .clone()
                 .context("Conv3x3: weight and bias must be constants")
         };
-        let (wt, bias) = (konst(inputs[1])?, konst(inputs[2])?);
+        let k = self.parts;
+        let (wt, bias) = (konst(inputs[k])?, konst(inputs[k + 1])?);
         let ws = wt.shape();
         ensure!(
             ws.len() == 4 && ws[2] == 3 && ws[3] == 3 && bias.shape() == [ws[0]],
@@ -163,9 +188,10 @@ impl Expansion for Conv3x3Expansion {
             u: Arc::new(Tensor::from_shape(&[16, cout, cin], &u)?),
             bias,
             leaky_bits: self.leaky.map(f32::to_bits),
+            parts: k,
         };
-        let mut wired = vec![inputs[0]];
-        wired.extend(inputs.get(3).copied());
+        let mut wired = inputs[..k].to_vec();
+        wired.extend(inputs.get(k + 2).copied());
         model.wire_node(prefix, op, &wired)
     }
 }

@@ -125,7 +125,11 @@ fn onnx_with_ops() -> tract_onnx::Onnx {
     });
     onnx.op_register.insert(CONV3X3_OP, |_ctx, node| {
         let leaky: Option<f32> = node.get_attr_opt("leaky")?;
-        Ok((expand(conv_op::Conv3x3Expansion { leaky }), vec![]))
+        let parts: i64 = node.get_attr_opt("parts")?.unwrap_or(1);
+        let parts = usize::try_from(parts).map_err(|_| {
+            tract_onnx::prelude::tract_data::internal::format_err!("{CONV3X3_OP}: parts = {parts}")
+        })?;
+        Ok((expand(conv_op::Conv3x3Expansion { leaky, parts }), vec![]))
     });
     onnx.op_register.insert(MEAN_ENTRIES_OP, |_ctx, _node| {
         let op = plane_ops::PlaneOp::MeanEntries;

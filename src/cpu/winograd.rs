@@ -99,11 +99,18 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
-/// `out[n][cout][h][w] = epilogue(conv3x3(x[n][cin][h][w], filters))`, zero padding 1.
+/// `out[n][cout][h][w] = epilogue(conv3x3(x[n][cin][h][w], filters))`, zero padding 1,
+/// where `x` is the concatenation along channels of `parts` (each `[n][c_i][h][w]`, the
+/// `c_i` summing to `cin`): the decoder's concatenations are never materialized.
 /// `u` comes from [`transform_filters`].
-pub fn conv3x3(x: &[f32], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32]) {
+pub fn conv3x3(parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32]) {
     let ConvDims { n, cin, cout, h, w } = d;
-    assert_eq!(x.len(), n * cin * h * w, "input length");
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    assert_eq!(total, n * cin * h * w, "input length");
+    assert!(
+        parts.iter().all(|p| p.len() % (n * h * w).max(1) == 0),
+        "input parts must hold whole channels"
+    );
     assert_eq!(out.len(), n * cout * h * w, "output length");
     assert_eq!(u.len(), 16 * cout * cin, "filter length");
     assert_eq!(ep.bias.len(), cout, "bias length");
@@ -121,7 +128,14 @@ pub fn conv3x3(x: &[f32], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32])
         let (img, b) = (unit / blocks, unit % blocks);
         let r0 = b * rows_per_block;
         let r1 = (r0 + rows_per_block).min(th);
-        let xs = &x[img * cin * h * w..(img + 1) * cin * h * w];
+        // Each part's channels of entry img, in concatenation order.
+        let xs: Vec<&[f32]> = parts
+            .iter()
+            .map(|p| {
+                let per = p.len() / n;
+                &p[img * per..(img + 1) * per]
+            })
+            .collect();
         SCRATCH.with(|s| {
             let s = &mut *s.borrow_mut();
             let out_ptr = out_ptr;
@@ -130,7 +144,7 @@ pub fn conv3x3(x: &[f32], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32])
             let dst = unsafe {
                 std::slice::from_raw_parts_mut(out_ptr.0.add(img * cout * h * w), cout * h * w)
             };
-            block(xs, u, d, ep, r0, r1, s, dst);
+            block(&xs, u, d, ep, r0, r1, s, dst);
         });
     });
 }
@@ -140,7 +154,7 @@ pub fn conv3x3(x: &[f32], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32])
 /// are compiled twice, for AVX-512 and for the baseline.
 #[allow(clippy::too_many_arguments)]
 fn block(
-    x: &[f32],
+    x: &[&[f32]],
     u: &[f32],
     d: ConvDims,
     ep: Epilogue,
@@ -161,7 +175,7 @@ fn block(
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn block_avx512(
-    x: &[f32],
+    x: &[&[f32]],
     u: &[f32],
     d: ConvDims,
     ep: Epilogue,
@@ -176,7 +190,7 @@ unsafe fn block_avx512(
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block_body(
-    x: &[f32],
+    x: &[&[f32]],
     u: &[f32],
     d: ConvDims,
     ep: Epilogue,
@@ -197,8 +211,8 @@ fn block_body(
     s.rows.resize(prows * 2 * half, 0.0);
     s.v.resize(16 * cin * nt, 0.0);
     s.m.resize(16 * cout * nt, 0.0);
-    for c in 0..cin {
-        let plane = &x[c * h * w..(c + 1) * h * w];
+    let planes = x.iter().flat_map(|p| p.chunks_exact(h * w));
+    for (c, plane) in planes.enumerate() {
         for pr in 0..prows {
             let (even, odd) = s.rows[pr * 2 * half..(pr + 1) * 2 * half].split_at_mut(half);
             let y = (2 * r0 + pr) as isize - 1;
@@ -455,7 +469,22 @@ mod tests {
         };
         let u = transform_filters(&wt, d.cout, d.cin);
         let mut out = vec![f32::NAN; d.n * d.cout * d.h * d.w];
-        conv3x3(&x, &u, d, ep, &mut out);
+        conv3x3(&[&x], &u, d, ep, &mut out);
+        // The same input split into two channel groups gives identical results.
+        if d.cin > 1 {
+            let split = d.n * (d.cin / 2) * d.h * d.w;
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for e in 0..d.n {
+                let img = &x[e * d.cin * d.h * d.w..(e + 1) * d.cin * d.h * d.w];
+                let (p, q) = img.split_at((d.cin / 2) * d.h * d.w);
+                a.extend_from_slice(p);
+                b.extend_from_slice(q);
+            }
+            assert_eq!(a.len(), split);
+            let mut out2 = vec![f32::NAN; out.len()];
+            conv3x3(&[&a, &b], &u, d, ep, &mut out2);
+            assert_eq!(out, out2, "{d:?}: concatenated parts differ");
+        }
         let want = reference(&x, &wt, d, &ep);
         let err = out
             .iter()
