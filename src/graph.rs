@@ -184,7 +184,7 @@ impl Builder {
     }
 
     /// Our fused 3x3 conv (tract only): conv + bias, `+ add` broadcast over the
-    /// entries, then LeakyReLU if `leaky`.
+    /// entries, then LeakyReLU with slope `leaky` if given.
     /// `parts` are concatenated along channels inside the op.
     fn fused_conv3x3(
         &mut self,
@@ -192,14 +192,14 @@ impl Builder {
         weight: &str,
         bias: &str,
         add: Option<&str>,
-        leaky: bool,
+        leaky: Option<f32>,
     ) -> String {
         let mut inputs = parts.to_vec();
         inputs.extend([weight, bias]);
         inputs.extend(add);
         let mut attrs = vec![attr_i("parts", parts.len() as i64)];
-        if leaky {
-            attrs.push(attr_f("leaky", LEAKY_SLOPE));
+        if let Some(slope) = leaky {
+            attrs.push(attr_f("leaky", slope));
         }
         self.node(crate::cpu::CONV3X3_OP, &inputs, attrs, "conv3x3")
     }
@@ -273,7 +273,7 @@ impl Builder {
         let bs = self.weight(w, &format!("{prefix}.conv.bias"));
         let k = w.get(&format!("{prefix}.conv.weight")).shape[2];
         let y = if self.flavor == GraphFlavor::Tract && k == 3 {
-            self.fused_conv3x3(&[x], &wt, &bs, None, true)
+            self.fused_conv3x3(&[x], &wt, &bs, None, Some(LEAKY_SLOPE))
         } else {
             let y = self.conv(x, &wt, Some(&bs), k);
             self.leaky(&y)
@@ -319,9 +319,9 @@ impl Builder {
         let b = self.weight(w, &format!("{prefix}.cross.cross_conv.bias"));
         // The bias is added once, on the target half.
         let z = if self.flavor == GraphFlavor::Tract {
-            let zt = self.fused_conv3x3(t, &wt, &b, None, false);
+            let zt = self.fused_conv3x3(t, &wt, &b, None, None);
             let zero = self.constant(&format!("{prefix}.cross.no_bias"), &[f], &vec![0.0; f]);
-            self.fused_conv3x3(s, &ws, &zero, Some(&zt), true)
+            self.fused_conv3x3(s, &ws, &zero, Some(&zt), Some(LEAKY_SLOPE))
         } else {
             let t = self.concat_all(t);
             let s = self.concat_all(s);
@@ -520,30 +520,43 @@ pub fn multiverseg_graph(
 }
 
 /// ScribblePrompt-UNet at `h`x`w`: input `target` [1,5,H,W]; output `logits` [1,1,H,W].
-pub fn unet_graph(w: &Weights, arch: &UNetArch, h: usize, wd: usize) -> pb::ModelProto {
-    let mut g = Builder::new(GraphFlavor::Standard);
+pub fn unet_graph(
+    w: &Weights,
+    arch: &UNetArch,
+    h: usize,
+    wd: usize,
+    flavor: GraphFlavor,
+) -> pb::ModelProto {
+    let mut g = Builder::new(flavor);
     let (hi, wi) = (h as i64, wd as i64);
-    let conv_prelu = |g: &mut Builder, x: &str, p: &str| -> String {
+    // Conv 3x3 + bias, then PReLU with its single learned slope, over the channel
+    // concatenation of `parts`.
+    let conv_prelu = |g: &mut Builder, parts: &[&str], p: &str| -> String {
         let wt = g.weight(w, &format!("{p}.conv.0.weight"));
         let b = g.weight(w, &format!("{p}.conv.0.bias"));
-        let y = g.conv(x, &wt, Some(&b), 3);
+        let slope = w.get(&format!("{p}.conv.1.weight"));
+        if g.flavor == GraphFlavor::Tract && slope.data.len() == 1 {
+            // A single-slope PReLU is a LeakyReLU with that slope: fused into the conv.
+            return g.fused_conv3x3(parts, &wt, &b, None, Some(slope.data[0]));
+        }
+        let x = g.concat_all(parts);
+        let y = g.conv(&x, &wt, Some(&b), 3);
         let slope = g.weight(w, &format!("{p}.conv.1.weight"));
         g.node("PRelu", &[&y, &slope], vec![], "prelu")
     };
     let mut x = "target".to_string();
     let mut skips = Vec::new();
     for i in 0..arch.features.len() {
-        x = conv_prelu(&mut g, &x, &format!("downs.{i}"));
+        x = conv_prelu(&mut g, &[&x], &format!("downs.{i}"));
         skips.push(x.clone());
         x = g.pool(&x);
     }
-    x = conv_prelu(&mut g, &x, "bottleneck");
+    x = conv_prelu(&mut g, &[&x], "bottleneck");
     for j in 0..arch.features.len() {
         let u = g.upsample(&x);
         let skip = skips.pop().unwrap();
         // The UNet concatenates [skip, upsampled], the opposite of MultiverSegNet.
-        let c = g.concat(&skip, &u);
-        x = conv_prelu(&mut g, &c, &format!("ups.{}", 2 * j + 1));
+        x = conv_prelu(&mut g, &[&skip, &u], &format!("ups.{}", 2 * j + 1));
     }
     let fw = g.weight(w, "final_conv.conv.0.weight");
     let fb = g.weight(w, "final_conv.conv.0.bias");

@@ -82,7 +82,7 @@ impl CpuBackend {
                     .unet
                     .as_ref()
                     .ok_or_else(|| Error::state("the model has no ScribblePrompt-UNet"))?;
-                unet_graph(&self.weights, arch, h, w)
+                unet_graph(&self.weights, arch, h, w, GraphFlavor::Tract)
             }
         };
         let plan = onnx_with_ops()

@@ -390,6 +390,7 @@ fn run(cli: Cli) -> Result<(), String> {
                         .ok_or("the model has no ScribblePrompt-UNet")?,
                     128,
                     128,
+                    GraphFlavor::Standard,
                 ),
                 _ => multiverseg_graph(
                     &w,
