@@ -1,8 +1,9 @@
 //! Builds both networks as ONNX graphs in memory from the weights.
 //!
 //! The same graph feeds tract (the CPU backend) and `mvs export-onnx`, so other
-//! runtimes see exactly what we run. Layout: batch 1, fixed H and W, and a
-//! symbolic number of context entries `S`.
+//! runtimes see what we run. Fixed H and W and a symbolic number of context entries `S`.
+//! The tract flavor has batch 1 and our fused ops; the standard flavor (for export) uses
+//! standard operators only and a symbolic batch `B`, each batch item with its own context.
 
 use crate::arch::{BlockSpec, MultiverSegArch, UNetArch};
 use crate::tensor::Tensor;
@@ -13,6 +14,8 @@ use tract_onnx::pb;
 pub const OPSET: i64 = 17;
 /// Name of the symbolic context-size dimension.
 pub const S_DIM: &str = "S";
+/// Name of the symbolic batch dimension of exported (standard) graphs.
+pub const B_DIM: &str = "B";
 /// Negative slope of every LeakyReLU in MultiverSegNet.
 pub const LEAKY_SLOPE: f32 = 0.01;
 /// GroupNorm epsilon (PyTorch default).
@@ -42,6 +45,16 @@ pub enum GraphFlavor {
     Tract,
     /// Standard ONNX for `mvs export-onnx`.
     Standard,
+}
+
+impl GraphFlavor {
+    /// The batch dimension of the graph's inputs and output.
+    fn dim(self) -> Dim {
+        match self {
+            GraphFlavor::Tract => Dim::Fixed(1),
+            GraphFlavor::Standard => Dim::Sym(B_DIM),
+        }
+    }
 }
 
 struct Builder {
@@ -318,27 +331,18 @@ impl Builder {
         );
         let b = self.weight(w, &format!("{prefix}.cross.cross_conv.bias"));
         // The bias is added once, on the target half.
-        let z = if self.flavor == GraphFlavor::Tract {
+        let (z, t2) = if self.flavor == GraphFlavor::Tract {
             let zt = self.fused_conv3x3(t, &wt, &b, None, None);
             let zero = self.constant(&format!("{prefix}.cross.no_bias"), &[f], &vec![0.0; f]);
-            self.fused_conv3x3(s, &ws, &zero, Some(&zt), Some(LEAKY_SLOPE))
+            let z = self.fused_conv3x3(s, &ws, &zero, Some(&zt), Some(LEAKY_SLOPE));
+            let t2 = self.node(crate::cpu::MEAN_ENTRIES_OP, &[&z], vec![], "cross_mean");
+            (z, t2)
         } else {
             let t = self.concat_all(t);
             let s = self.concat_all(s);
             let zt = self.conv(&t, &wt, Some(&b), 3);
             let zs = self.conv(&s, &ws, None, 3);
-            let z = self.node("Add", &[&zs, &zt], vec![], "cross_sum");
-            self.leaky(&z)
-        };
-        let t2 = if self.flavor == GraphFlavor::Tract {
-            self.node(crate::cpu::MEAN_ENTRIES_OP, &[&z], vec![], "cross_mean")
-        } else {
-            self.node(
-                "ReduceMean",
-                &[&z],
-                vec![attr_ints("axes", &[0]), attr_i("keepdims", 1)],
-                "cross_mean",
-            )
+            self.cross_sum_batched(&zt, &zs)
         };
         let t3 = self.conv_op(w, &t2, &format!("{prefix}.target.vmapped"));
         let s3 = if skip_context {
@@ -347,6 +351,58 @@ impl Builder {
             Some(self.conv_op(w, &z, &format!("{prefix}.support.vmapped")))
         };
         (t3, s3)
+    }
+
+    /// Standard flavor, batch B: `zt` [B,F,H,W] is the target half, `zs` [B*S,F,H,W] the
+    /// context half. Returns LeakyReLU(zs + zt) as [B*S,F,H,W] and its mean over each
+    /// batch item's S entries, [B,F,H,W].
+    fn cross_sum_batched(&mut self, zt: &str, zs: &str) -> (String, String) {
+        let zs_shape = self.node("Shape", &[zs], vec![], "zs_shape");
+        let (one, four) = (
+            self.const_i64_once("i64.1", &[1]),
+            self.const_i64_once("i64.4", &[4]),
+        );
+        let fhw = self.node("Slice", &[&zs_shape, &one, &four], vec![], "fhw");
+        let bs = self.batch_and_context_dims();
+        let shape5 = self.node("Concat", &[&bs, &fhw], vec![attr_i("axis", 0)], "shape5");
+        let zs5 = self.node("Reshape", &[zs, &shape5], vec![], "zs5");
+        let zt5 = self.node("Unsqueeze", &[zt, &one], vec![], "zt5");
+        let z5 = self.node("Add", &[&zs5, &zt5], vec![], "cross_sum");
+        let z5 = self.leaky(&z5);
+        let t2 = self.node(
+            "ReduceMean",
+            &[&z5],
+            vec![attr_ints("axes", &[1]), attr_i("keepdims", 0)],
+            "cross_mean",
+        );
+        let z = self.node("Reshape", &[&z5, &zs_shape], vec![], "z");
+        (z, t2)
+    }
+
+    /// `[B, S]` of the context inputs, computed once.
+    fn batch_and_context_dims(&mut self) -> String {
+        const NAME: &str = "context.batch_and_size";
+        if !self
+            .nodes
+            .iter()
+            .any(|n| n.output.iter().any(|o| o == NAME))
+        {
+            let shape = self.node("Shape", &["context_images"], vec![], "ci_shape");
+            let zero = self.const_i64_once("i64.0", &[0]);
+            let two = self.const_i64_once("i64.2", &[2]);
+            let sliced = self.node("Slice", &[&shape, &zero, &two], vec![], "bs");
+            self.nodes.last_mut().unwrap().output[0] = NAME.into();
+            let _ = sliced;
+        }
+        NAME.into()
+    }
+
+    /// An int64 constant under a fixed name, added on first use.
+    fn const_i64_once(&mut self, name: &str, data: &[i64]) -> String {
+        if !self.init.iter().any(|t| t.name == name) {
+            self.constant_i64(name, data);
+        }
+        name.into()
     }
 
     fn pool(&mut self, x: &str) -> String {
@@ -425,8 +481,9 @@ impl Builder {
     }
 }
 
-/// MultiverSegNet at `h`x`w`: inputs `target` [1,5,H,W], `context_images` and
-/// `context_labels` [1,S,1,H,W] (S >= 1); output `logits` [1,1,H,W].
+/// MultiverSegNet at `h`x`w`: inputs `target` [B,5,H,W], `context_images` and
+/// `context_labels` [B,S,1,H,W] (S >= 1); output `logits` [B,1,H,W]. B is 1 in the tract
+/// flavor and symbolic in the standard one, where each batch item has its own context.
 pub fn multiverseg_graph(
     w: &Weights,
     arch: &MultiverSegArch,
@@ -435,6 +492,7 @@ pub fn multiverseg_graph(
     flavor: GraphFlavor,
 ) -> pb::ModelProto {
     let mut g = Builder::new(flavor);
+    let batch = flavor;
     let (hi, wi) = (h as i64, wd as i64);
     let shape = g.constant_i64("context.shape", &[-1, 1, hi, wi]);
     let ci = g.node("Reshape", &["context_images", &shape], vec![], "ci");
@@ -488,12 +546,12 @@ pub fn multiverseg_graph(
     let inputs = vec![
         value_info(
             "target",
-            &[Dim::Fixed(1), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)],
+            &[batch.dim(), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)],
         ),
         value_info(
             "context_images",
             &[
-                Dim::Fixed(1),
+                batch.dim(),
                 Dim::Sym(S_DIM),
                 Dim::Fixed(1),
                 Dim::Fixed(hi),
@@ -503,7 +561,7 @@ pub fn multiverseg_graph(
         value_info(
             "context_labels",
             &[
-                Dim::Fixed(1),
+                batch.dim(),
                 Dim::Sym(S_DIM),
                 Dim::Fixed(1),
                 Dim::Fixed(hi),
@@ -514,12 +572,13 @@ pub fn multiverseg_graph(
     g.finish(
         inputs,
         &out,
-        &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)],
+        &[batch.dim(), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)],
         "MultiverSegNet",
     )
 }
 
-/// ScribblePrompt-UNet at `h`x`w`: input `target` [1,5,H,W]; output `logits` [1,1,H,W].
+/// ScribblePrompt-UNet at `h`x`w`: input `target` [B,5,H,W]; output `logits` [B,1,H,W]
+/// (B as in [`multiverseg_graph`]).
 pub fn unet_graph(
     w: &Weights,
     arch: &UNetArch,
@@ -528,6 +587,7 @@ pub fn unet_graph(
     flavor: GraphFlavor,
 ) -> pb::ModelProto {
     let mut g = Builder::new(flavor);
+    let batch = flavor;
     let (hi, wi) = (h as i64, wd as i64);
     // Conv 3x3 + bias, then PReLU with its single learned slope, over the channel
     // concatenation of `parts`.
@@ -563,12 +623,12 @@ pub fn unet_graph(
     let out = g.conv(&x, &fw, Some(&fb), 1);
     let inputs = vec![value_info(
         "target",
-        &[Dim::Fixed(1), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)],
+        &[batch.dim(), Dim::Fixed(5), Dim::Fixed(hi), Dim::Fixed(wi)],
     )];
     g.finish(
         inputs,
         &out,
-        &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)],
+        &[batch.dim(), Dim::Fixed(1), Dim::Fixed(hi), Dim::Fixed(wi)],
         "ScribblePromptUNet",
     )
 }
