@@ -104,6 +104,30 @@ unsafe impl Sync for OutPtr {}
 /// `c_i` summing to `cin`): the decoder's concatenations are never materialized.
 /// `u` comes from [`transform_filters`].
 pub fn conv3x3(parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32]) {
+    conv3x3_on(Isa::detect(), parts, u, d, ep, out)
+}
+
+/// Which build of the transforms runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    /// The baseline build (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+    /// The AVX-512F build; only where the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Isa {
+    fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        Isa::Baseline
+    }
+}
+
+fn conv3x3_on(isa: Isa, parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32]) {
     let ConvDims { n, cin, cout, h, w } = d;
     let total: usize = parts.iter().map(|p| p.len()).sum();
     assert_eq!(total, n * cin * h * w, "input length");
@@ -144,16 +168,17 @@ pub fn conv3x3(parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut
             let dst = unsafe {
                 std::slice::from_raw_parts_mut(out_ptr.0.add(img * cout * h * w), cout * h * w)
             };
-            block(&xs, u, d, ep, r0, r1, s, dst);
+            block(isa, &xs, u, d, ep, r0, r1, s, dst);
         });
     });
 }
 
-/// One block of tile rows `r0..r1` of one entry, with the widest vector instructions the
-/// CPU has: the transforms are plain lane-wise code that the compiler vectorizes, so they
-/// are compiled twice, for AVX-512 and for the baseline.
+/// One block of tile rows `r0..r1` of one entry, built for `isa`: the transforms are plain
+/// lane-wise code that the compiler vectorizes, so they are compiled twice, for AVX-512 and
+/// for the baseline.
 #[allow(clippy::too_many_arguments)]
 fn block(
+    isa: Isa,
     x: &[&[f32]],
     u: &[f32],
     d: ConvDims,
@@ -163,12 +188,12 @@ fn block(
     s: &mut Scratch,
     out: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { block_avx512(x, u, d, ep, r0, r1, s, out) };
+    match isa {
+        // SAFETY: Isa::Avx512 is only chosen where the CPU has AVX-512F (Isa::detect).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { block_avx512(x, u, d, ep, r0, r1, s, out) },
+        Isa::Baseline => block_body(x, u, d, ep, r0, r1, s, out),
     }
-    block_body(x, u, d, ep, r0, r1, s, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -470,6 +495,11 @@ mod tests {
         let u = transform_filters(&wt, d.cout, d.cin);
         let mut out = vec![f32::NAN; d.n * d.cout * d.h * d.w];
         conv3x3(&[&x], &u, d, ep, &mut out);
+        // The baseline build of the transforms gives the same numbers (the same operations
+        // in the same order, only narrower vectors).
+        let mut base = vec![f32::NAN; out.len()];
+        conv3x3_on(Isa::Baseline, &[&x], &u, d, ep, &mut base);
+        assert_eq!(out, base, "{d:?}: baseline and detected builds differ");
         // The same input split into two channel groups gives identical results.
         if d.cin > 1 {
             let split = d.n * (d.cin / 2) * d.h * d.w;
