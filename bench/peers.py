@@ -2,7 +2,8 @@
 ONNX Runtime CPU (the graph from `mvs export-onnx`), same sizes, random inputs, median of runs.
 
 Usage: python bench/peers.py --dir DIR --context 1,2,4,8,16 --runs 3 --threads 2
-where DIR holds mvs.pt (official format) and mvs.onnx.
+where DIR holds mvs.pt (official format) and mvs.onnx, and, for the ScribblePrompt-UNet line
+(`network=scribbleprompt`), sp.pt and sp.onnx when both are there.
 """
 import argparse, os, statistics, sys, time
 import numpy as np
@@ -45,6 +46,23 @@ def main():
                     fn()
                     times.append((time.perf_counter() - t0) * 1e3)
             print(f"peer={name} S={s} size={h} runs={a.runs} median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}", flush=True)
+    if os.path.exists(os.path.join(a.dir, "sp.onnx")) and os.path.exists(os.path.join(a.dir, "sp.pt")):
+        sp_sess = ort.InferenceSession(os.path.join(a.dir, "sp.onnx"), so, providers=["CPUExecutionProvider"])
+        sp = torch.load(os.path.join(a.dir, "sp.pt"))
+        sp = sp.get("model", sp)
+        t = rng.random((1, 5, h, w), dtype=np.float32)
+        for name, fn in (
+            ("pytorch", lambda: R.unet_forward(sp, torch.from_numpy(t))),
+            ("onnxruntime", lambda: sp_sess.run(["logits"], {"target": t})),
+        ):
+            with torch.no_grad():
+                fn()
+                times = []
+                for _ in range(a.runs):
+                    t0 = time.perf_counter()
+                    fn()
+                    times.append((time.perf_counter() - t0) * 1e3)
+            print(f"peer={name} network=scribbleprompt size={h} runs={a.runs} median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}", flush=True)
 
 
 if __name__ == "__main__":
