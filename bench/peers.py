@@ -13,6 +13,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import reference as R
 
 
+def timed(fn, runs):
+    """`median_ms=... min_ms=...` of `runs` calls after one warm-up."""
+    with torch.no_grad():
+        fn()
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return f"median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -38,14 +50,7 @@ def main():
             ("pytorch", lambda: R.multiverseg_forward(sd, torch.from_numpy(t), torch.from_numpy(ci), torch.from_numpy(cl))),
             ("onnxruntime", lambda: sess.run(["logits"], {"target": t, "context_images": ci, "context_labels": cl})),
         ):
-            with torch.no_grad():
-                fn()
-                times = []
-                for _ in range(a.runs):
-                    t0 = time.perf_counter()
-                    fn()
-                    times.append((time.perf_counter() - t0) * 1e3)
-            print(f"peer={name} S={s} size={h} runs={a.runs} median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}", flush=True)
+            print(f"peer={name} S={s} size={h} runs={a.runs} {timed(fn, a.runs)}", flush=True)
     if os.path.exists(os.path.join(a.dir, "sp.onnx")) and os.path.exists(os.path.join(a.dir, "sp.pt")):
         sp_sess = ort.InferenceSession(os.path.join(a.dir, "sp.onnx"), so, providers=["CPUExecutionProvider"])
         sp = torch.load(os.path.join(a.dir, "sp.pt"))
@@ -55,14 +60,7 @@ def main():
             ("pytorch", lambda: R.unet_forward(sp, torch.from_numpy(t))),
             ("onnxruntime", lambda: sp_sess.run(["logits"], {"target": t})),
         ):
-            with torch.no_grad():
-                fn()
-                times = []
-                for _ in range(a.runs):
-                    t0 = time.perf_counter()
-                    fn()
-                    times.append((time.perf_counter() - t0) * 1e3)
-            print(f"peer={name} network=scribbleprompt size={h} runs={a.runs} median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}", flush=True)
+            print(f"peer={name} network=scribbleprompt size={h} runs={a.runs} {timed(fn, a.runs)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 mod conv_op;
 mod group_norm;
 mod plane_ops;
+#[cfg(test)]
+mod test_rng;
 pub mod winograd;
 
 /// ONNX op type of the fused Winograd 3x3 convolution that the tract graphs use.

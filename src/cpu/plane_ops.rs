@@ -216,13 +216,7 @@ impl Expansion for PlaneOpExpansion {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
+    use crate::cpu::test_rng::lcg;
 
     #[test]
     fn mean_entries_matches_f64() {
