@@ -93,3 +93,52 @@ fn auto_uses_unet_below_min_context() {
     let (_, want) = npy::read_f64(&data().join("sp_a_f64.npy")).unwrap();
     assert!(common::max_abs(&auto, &want) < TOL);
 }
+
+/// The CPU backend's work splits (conv blocks, GroupNorm planes) never change the order of
+/// a sum, so the thread count does not change a single bit of the logits.
+#[test]
+fn logits_do_not_depend_on_the_thread_count() {
+    let w = common::small_weights();
+    let run = |threads: usize| {
+        let m = Model::from_weights(
+            w.clone(),
+            &multiverseg::ModelOptions {
+                backend: multiverseg::BackendKind::Cpu,
+                threads,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let t = npy::read(&data().join("target_b.npy")).unwrap();
+        let ci = npy::read(&data().join("context_images.npy")).unwrap();
+        let cl = npy::read(&data().join("context_labels.npy")).unwrap();
+        let px = 128 * 128;
+        let mvs = m
+            .infer(
+                NetworkChoice::MultiverSeg,
+                1,
+                &t.data,
+                &ci.data[..3 * px],
+                &cl.data[..3 * px],
+                128,
+                128,
+            )
+            .unwrap();
+        let unet = m
+            .infer(
+                NetworkChoice::ScribblePrompt,
+                1,
+                &t.data,
+                &[],
+                &[],
+                128,
+                128,
+            )
+            .unwrap();
+        (mvs, unet)
+    };
+    let one = run(1);
+    assert!(one.0.iter().chain(&one.1).all(|v| v.is_finite()));
+    assert_eq!(one, run(2), "1 and 2 threads gave different logits");
+    assert_eq!(one, run(3), "1 and 3 threads gave different logits");
+}

@@ -33,6 +33,9 @@ pub struct CpuBackend {
     weights: Arc<Weights>,
     plans: Mutex<HashMap<(Network, usize, usize), Plan>>,
     executor: Executor,
+    /// Runs our ops (conv, GroupNorm, plane ops), so they use `threads` threads, not
+    /// rayon's global pool of all cores.
+    pool: rayon::ThreadPool,
     threads: usize,
 }
 
@@ -51,10 +54,18 @@ impl CpuBackend {
         } else {
             Executor::SingleThread
         };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("mvs-cpu-ops-{i}"))
+            .build()
+            .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+            // Only a process out of threads gets here; tract's executor above fails alike.
+            .expect("a one-thread pool");
         CpuBackend {
             weights,
             plans: Mutex::new(HashMap::new()),
             executor,
+            pool,
             threads,
         }
     }
@@ -104,7 +115,9 @@ impl CpuBackend {
     }
 
     fn run(&self, plan: &Plan, inputs: TVec<TValue>) -> Result<Vec<f32>> {
-        let out = multithread_tract_scope(self.executor.clone(), || plan.run(inputs))
+        let out = self
+            .pool
+            .install(|| multithread_tract_scope(self.executor.clone(), || plan.run(inputs)))
             .map_err(|e| Error::backend(format!("CPU inference failed: {e:#}")))?;
         let v = out[0]
             .to_plain_array_view::<f32>()
