@@ -174,7 +174,8 @@ fn picture(w: usize, h: usize, seed: u32, mask: &[u8]) -> Vec<f32> {
 }
 
 /// Clicks and commits on both backends: logits within 1e-3, and the same masks wherever
-/// the probability is not within 1e-4 of 0.5. Both commit the true mask: a predicted mask
+/// either probability is more than 3e-4 from 0.5 (logits 1e-3 apart can only straddle 0
+/// inside +-1e-3, i.e. probabilities within 2.5e-4 of 0.5). Both commit the true mask: a predicted mask
 /// may hold pixels whose logit is a rounding error away from 0 (seen: -3.5e-6 on one
 /// backend, +3.5e-6 on the other), and one flipped label pixel moves the next prediction
 /// by up to 0.5, which would test the tie, not the backends.
@@ -229,7 +230,7 @@ fn gpu_session_gives_the_cpu_masks() {
     for (i, ((mg, pg), (mc, pc))) in masks[0].iter().zip(&masks[1]).enumerate() {
         let differ = (0..mg.len())
             .filter(|&j| mg[j] != mc[j])
-            .filter(|&j| (pg[j] - 0.5).abs() > 1e-4 || (pc[j] - 0.5).abs() > 1e-4)
+            .filter(|&j| (pg[j] - 0.5).abs() > 3e-4 || (pc[j] - 0.5).abs() > 3e-4)
             .count();
         assert_eq!(
             differ, 0,

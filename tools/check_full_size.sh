@@ -37,3 +37,27 @@ for ref, ours in pairs:
     bad += e >= 5e-5
 sys.exit(1 if bad else 0)
 PY
+# The exported graph (symbolic B and S) in ONNX Runtime, when it is installed: B=2, each item
+# with its own context, against the f64 vectors (item 0: S=3 target b; item 1: S=3 target a,
+# checked against B=1 of the same graph) and the UNet with B=2.
+if "$PY" -c "import onnxruntime" 2>/dev/null; then
+  $MVS export-onnx --model "$DIR/model.safetensors" --network multiverseg -o "$DIR/export_mvs.onnx" >/dev/null
+  $MVS export-onnx --model "$DIR/model.safetensors" --network scribbleprompt -o "$DIR/export_sp.onnx" >/dev/null
+  "$PY" - "$DIR" <<'PY'
+import numpy as np, onnxruntime as ort, sys
+d = sys.argv[1]
+so = ort.SessionOptions(); so.intra_op_num_threads = 2
+mvs = ort.InferenceSession(f"{d}/export_mvs.onnx", so, providers=["CPUExecutionProvider"])
+sp = ort.InferenceSession(f"{d}/export_sp.onnx", so, providers=["CPUExecutionProvider"])
+ta, tb = np.load(f"{d}/target_a.npy"), np.load(f"{d}/target_b.npy")
+ci, cl = np.load(f"{d}/context_images.npy"), np.load(f"{d}/context_labels.npy")
+run = lambda t, i, l: mvs.run(None, {"target": t, "context_images": i, "context_labels": l})[0]
+out = run(np.concatenate([tb, ta]), np.concatenate([ci[:, :3], ci[:, 2:5]]), np.concatenate([cl[:, :3], cl[:, 2:5]]))
+e0 = np.abs(out[:1] - np.load(f"{d}/mvs_s3b_f64.npy")).max()
+e1 = np.abs(out[1:] - run(ta, ci[:, 2:5], cl[:, 2:5])).max()
+u = sp.run(None, {"target": np.concatenate([ta, tb])})[0]
+ea, eb = (np.abs(u[i:i + 1] - np.load(f"{d}/sp_{w}_f64.npy")).max() for i, w in ((0, "a"), (1, "b")))
+print(f"export-onnx in ONNX Runtime, B=2: item 0 vs f64 {e0:.2e}, item 1 vs B=1 {e1:.2e}; UNet vs f64 {ea:.2e} {eb:.2e}")
+sys.exit(0 if max(e0, ea, eb) < 5e-5 and e1 < 1e-5 else 1)
+PY
+fi

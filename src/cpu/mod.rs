@@ -12,7 +12,7 @@ mod group_norm;
 mod plane_ops;
 #[cfg(test)]
 mod test_rng;
-pub mod winograd;
+mod winograd;
 
 /// ONNX op type of the fused Winograd 3x3 convolution that the tract graphs use.
 pub use conv_op::OP_TYPE as CONV3X3_OP;

@@ -93,11 +93,50 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// The output's base pointer, shared by the units of the parallel loop.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: each unit of work writes a disjoint set of output rows (see `conv3x3`).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
+struct SharedPtr(*mut f32);
+// SAFETY: only used to derive per-entry `EntryOut`s, whose rows the units write disjointly.
+unsafe impl Send for SharedPtr {}
+unsafe impl Sync for SharedPtr {}
+
+impl SharedPtr {
+    /// `ptr + offset`. (A method, so closures capture the whole `SharedPtr`, not its field.)
+    ///
+    /// # Safety
+    /// As for `pointer::add`: the offset stays within the allocation.
+    unsafe fn add(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// One entry's output `[cout][h][w]`, shared by the units of that entry. A unit takes only
+/// the rows it owns, one row at a time, so no two live `&mut` slices ever overlap.
+#[derive(Clone, Copy)]
+struct EntryOut {
+    ptr: *mut f32,
+    cout: usize,
+    h: usize,
+    w: usize,
+}
+// SAFETY: units write disjoint rows (see `conv3x3_on`); the pointer outlives the parallel loop.
+unsafe impl Send for EntryOut {}
+unsafe impl Sync for EntryOut {}
+
+impl EntryOut {
+    /// Row `y` of channel `o`.
+    ///
+    /// # Safety
+    /// The row must belong to the calling unit, with no other reference to it alive.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, o: usize, y: usize) -> &mut [f32] {
+        assert!(o < self.cout && y < self.h, "output row out of range");
+        // SAFETY: in bounds of the entry's [cout][h][w] block (checked above); exclusive
+        // by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add((o * self.h + y) * self.w), self.w) }
+    }
+}
 
 /// `out[n][cout][h][w] = epilogue(conv3x3(x[n][cin][h][w], filters))`, zero padding 1,
 /// where `x` is the concatenation along channels of `parts` (each `[n][c_i][h][w]`, the
@@ -129,13 +168,19 @@ impl Isa {
 
 fn conv3x3_on(isa: Isa, parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, out: &mut [f32]) {
     let ConvDims { n, cin, cout, h, w } = d;
+    let size = |c: usize| {
+        [n, c, h, w]
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .expect("conv3x3: tensor size overflows usize")
+    };
     let total: usize = parts.iter().map(|p| p.len()).sum();
-    assert_eq!(total, n * cin * h * w, "input length");
+    assert_eq!(total, size(cin), "input length");
     assert!(
         parts.iter().all(|p| p.len() % (n * h * w).max(1) == 0),
         "input parts must hold whole channels"
     );
-    assert_eq!(out.len(), n * cout * h * w, "output length");
+    assert_eq!(out.len(), size(cout), "output length");
     assert_eq!(u.len(), 16 * cout * cin, "filter length");
     assert_eq!(ep.bias.len(), cout, "bias length");
     if let Some(a) = ep.add {
@@ -147,7 +192,7 @@ fn conv3x3_on(isa: Isa, parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, 
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
     let rows_per_block = (TILES_PER_BLOCK / tw).clamp(1, th);
     let blocks = th.div_ceil(rows_per_block);
-    let out_ptr = OutPtr(out.as_mut_ptr());
+    let base = SharedPtr(out.as_mut_ptr());
     (0..n * blocks).into_par_iter().for_each(|unit| {
         let (img, b) = (unit / blocks, unit % blocks);
         let r0 = b * rows_per_block;
@@ -160,16 +205,16 @@ fn conv3x3_on(isa: Isa, parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, 
                 &p[img * per..(img + 1) * per]
             })
             .collect();
-        SCRATCH.with(|s| {
-            let s = &mut *s.borrow_mut();
-            let out_ptr = out_ptr;
-            // SAFETY: unit (img, b) writes only rows 2*r0 .. min(2*r1, h) of every
-            // channel of entry img; units are disjoint in (img, rows).
-            let dst = unsafe {
-                std::slice::from_raw_parts_mut(out_ptr.0.add(img * cout * h * w), cout * h * w)
-            };
-            block(isa, &xs, u, d, ep, r0, r1, s, dst);
-        });
+        // Unit (img, b) writes only rows 2*r0 .. min(2*r1, h) of every channel of entry
+        // img: units are disjoint in (img, rows) and together cover the output.
+        let dst = EntryOut {
+            // SAFETY: img < n, so the offset stays inside `out` (length n*cout*h*w).
+            ptr: unsafe { base.add(img * cout * h * w) },
+            cout,
+            h,
+            w,
+        };
+        SCRATCH.with(|s| block(isa, &xs, u, d, ep, r0, r1, &mut s.borrow_mut(), dst));
     });
 }
 
@@ -186,7 +231,7 @@ fn block(
     r0: usize,
     r1: usize,
     s: &mut Scratch,
-    out: &mut [f32],
+    out: EntryOut,
 ) {
     match isa {
         // SAFETY: Isa::Avx512 is only chosen where the CPU has AVX-512F (Isa::detect).
@@ -207,7 +252,7 @@ unsafe fn block_avx512(
     r0: usize,
     r1: usize,
     s: &mut Scratch,
-    out: &mut [f32],
+    out: EntryOut,
 ) {
     block_body(x, u, d, ep, r0, r1, s, out)
 }
@@ -222,7 +267,7 @@ fn block_body(
     r0: usize,
     r1: usize,
     s: &mut Scratch,
-    out: &mut [f32],
+    out: EntryOut,
 ) {
     let ConvDims {
         cin, cout, h, w, ..
@@ -319,7 +364,9 @@ fn block_body(
                 if y >= y_end {
                     break;
                 }
-                let dst = &mut out[(o * h + y) * w..(o * h + y + 1) * w];
+                // SAFETY: y is in 2*r0 .. min(2*r1, h), rows this unit owns; the slice
+                // is dropped before the next row is taken.
+                let dst = unsafe { out.row(o, y) };
                 let tmp = &tmp[..w];
                 match ep.add {
                     Some(a) => {
@@ -520,6 +567,8 @@ mod tests {
 
     #[test]
     fn matches_f64_direct_convolution_on_odd_sizes() {
+        // Without AVX-512 the detected build is the baseline, compared below with itself.
+        eprintln!("winograd test: detected build {:?}", Isa::detect());
         // Odd and even sizes, one-pixel images, several blocks per entry (w=3: 2 tiles per
         // row, so 64 tile rows per block; h=131 gives 66 tile rows, i.e. two blocks).
         for &(n, cin, cout, h, w) in &[
@@ -529,6 +578,10 @@ mod tests {
             (1, 2, 3, 131, 3),
             (2, 37, 19, 11, 13),
             (1, 16, 8, 32, 32),
+            // 21 tiles a row: the 16-lane pass, then 4- and 1-lane leftovers.
+            (1, 3, 2, 5, 41),
+            // 130 tiles a row, more than a block holds: one tile row per block.
+            (1, 2, 2, 3, 259),
         ] {
             let d = ConvDims { n, cin, cout, h, w };
             // Errors grow with sqrt(cin * 9); 37 channels of O(1) values stay near 1e-6.
