@@ -177,3 +177,47 @@ fn imports_a_slicer_folder() {
     assert!(import_folder(&mut s, Path::new("/nonexistent")).is_err());
     assert_eq!(s.context_count(), 3);
 }
+
+/// Four sessions on four threads share one CPU model (its thread pool, the conv op's
+/// per-thread scratch): each gets exactly the logits it gets alone, for S = 1, 2 and 3.
+#[test]
+fn sessions_on_threads_share_one_cpu_model() {
+    let m = model();
+    let (w, h) = (45, 38);
+    let run = |m: Model, seed: u32| {
+        let mut s = Session::new(m);
+        let mut out = Vec::new();
+        for k in 0..3 {
+            // image() shifts by its seed before dropping the low 16 bits: spread the seeds.
+            let px = image(w, h, seed.wrapping_mul(0x9e37_79b9).wrapping_add(k << 20));
+            s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+                .unwrap();
+            if k > 0 {
+                s.add_click(22.0, 19.0, true).unwrap();
+            }
+            out.push(s.predict().unwrap().logits);
+            s.add_click(1.0, 1.0, false).unwrap();
+            out.push(s.predict().unwrap().logits);
+            s.commit_mask(&disk(w, h), w).unwrap();
+        }
+        out
+    };
+    let seeds = [1, 7, 13, 29];
+    let alone: Vec<_> = seeds.iter().map(|&seed| run(m.clone(), seed)).collect();
+    let together: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = seeds
+            .iter()
+            .map(|&seed| {
+                let m = m.clone();
+                sc.spawn(move || run(m, seed))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (a, b) in alone.iter().zip(&together) {
+        assert!(a.iter().flatten().all(|v| v.is_finite()));
+        assert!(a == b, "concurrent sessions changed each other's results");
+    }
+    // The seeds give different images, so equal results above are not trivially equal.
+    assert!(alone[0] != alone[1], "two seeds gave the same logits");
+}

@@ -92,14 +92,10 @@ impl EvalOp for Conv3x3 {
         };
         // SAFETY: every element is written by conv3x3 before it is read.
         let mut out = unsafe { Tensor::uninitialized::<f32>(&[d.n, cout, d.h, d.w])? };
-        conv3x3(
-            &parts,
-            f32s(&self.u)?,
-            d,
-            ep,
-            // SAFETY: created as f32 just above.
-            unsafe { out.as_slice_mut_unchecked::<f32>() },
-        );
+        let u = f32s(&self.u)?;
+        // SAFETY: created as f32 just above.
+        let dst = unsafe { out.as_slice_mut_unchecked::<f32>() };
+        super::in_ops_pool(|| conv3x3(&parts, u, d, ep, dst));
         Ok(tvec![out.into_tvalue()])
     }
 }

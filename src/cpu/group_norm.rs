@@ -61,14 +61,15 @@ impl EvalOp for GroupNorm1 {
         // SAFETY: checked f32 above.
         let data = unsafe { x.as_slice_mut_unchecked::<f32>() };
         // Per-plane f64 sums, in parallel; then per-entry statistics.
-        let sums: Vec<(f64, f64)> = data
-            .par_chunks(plane)
-            .map(|p| {
-                p.iter().fold((0.0f64, 0.0f64), |(s, q), &v| {
-                    (s + v as f64, q + (v as f64) * (v as f64))
+        let sums: Vec<(f64, f64)> = super::in_ops_pool(|| {
+            data.par_chunks(plane)
+                .map(|p| {
+                    p.iter().fold((0.0f64, 0.0f64), |(s, q), &v| {
+                        (s + v as f64, q + (v as f64) * (v as f64))
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        });
         let count = (c * plane) as f64;
         let stats: Vec<(f32, Vec<f32>)> = (0..n)
             .map(|i| {
@@ -85,13 +86,15 @@ impl EvalOp for GroupNorm1 {
                 )
             })
             .collect();
-        data.par_chunks_mut(plane).enumerate().for_each(|(k, p)| {
-            let (i, ch) = (k / c, k % c);
-            let (mean, scales) = &stats[i];
-            let (a, b) = (scales[ch], beta[ch]);
-            for v in p.iter_mut() {
-                *v = (*v - mean) * a + b;
-            }
+        super::in_ops_pool(|| {
+            data.par_chunks_mut(plane).enumerate().for_each(|(k, p)| {
+                let (i, ch) = (k / c, k % c);
+                let (mean, scales) = &stats[i];
+                let (a, b) = (scales[ch], beta[ch]);
+                for v in p.iter_mut() {
+                    *v = (*v - mean) * a + b;
+                }
+            })
         });
         Ok(tvec![x.into_tvalue()])
     }

@@ -5,6 +5,7 @@ use crate::backend::{check_dims, Backend, BackendState};
 use crate::error::{Error, Result};
 use crate::graph::{multiverseg_graph, unet_graph, GraphFlavor, Network};
 use crate::weights::Weights;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 mod conv_op;
@@ -33,9 +34,9 @@ pub struct CpuBackend {
     weights: Arc<Weights>,
     plans: Mutex<HashMap<(Network, usize, usize), Plan>>,
     executor: Executor,
-    /// Runs our ops (conv, GroupNorm, plane ops), so they use `threads` threads, not
-    /// rayon's global pool of all cores.
-    pool: rayon::ThreadPool,
+    /// Runs our ops' parallel loops (conv, GroupNorm, plane ops), so they use `threads`
+    /// threads, not rayon's global pool of all cores.
+    pool: Arc<rayon::ThreadPool>,
     threads: usize,
 }
 
@@ -61,6 +62,7 @@ impl CpuBackend {
             .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
             // Only a process out of threads gets here; tract's executor above fails alike.
             .expect("a one-thread pool");
+        let pool = Arc::new(pool);
         CpuBackend {
             weights,
             plans: Mutex::new(HashMap::new()),
@@ -115,9 +117,12 @@ impl CpuBackend {
     }
 
     fn run(&self, plan: &Plan, inputs: TVec<TValue>) -> Result<Vec<f32>> {
-        let out = self
-            .pool
-            .install(|| multithread_tract_scope(self.executor.clone(), || plan.run(inputs)))
+        // The plan runs on the calling thread; only our ops' loops enter the pool. (Running
+        // the whole plan inside the pool let a worker that waited on tract's matmul
+        // executor pick up another session's plan and re-enter tract's thread-local
+        // scratch: a panic, caught by tests/session.rs.)
+        let _pool = OpsPoolGuard::set(self.pool.clone());
+        let out = multithread_tract_scope(self.executor.clone(), || plan.run(inputs))
             .map_err(|e| Error::backend(format!("CPU inference failed: {e:#}")))?;
         let v = out[0]
             .to_plain_array_view::<f32>()
@@ -126,6 +131,37 @@ impl CpuBackend {
             .copied()
             .collect();
         Ok(v)
+    }
+}
+
+thread_local! {
+    /// The pool of the backend whose plan runs on this thread (set by `CpuBackend::run`).
+    static OPS_POOL: RefCell<Option<Arc<rayon::ThreadPool>>> = const { RefCell::new(None) };
+}
+
+/// Sets this thread's ops pool for a plan run; restores the previous one when dropped,
+/// also on a panic.
+struct OpsPoolGuard(Option<Arc<rayon::ThreadPool>>);
+
+impl OpsPoolGuard {
+    fn set(pool: Arc<rayon::ThreadPool>) -> Self {
+        OpsPoolGuard(OPS_POOL.with(|p| p.borrow_mut().replace(pool)))
+    }
+}
+
+impl Drop for OpsPoolGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        OPS_POOL.with(|p| *p.borrow_mut() = previous);
+    }
+}
+
+/// Runs `f` (a parallel loop of one of our ops) on the pool of the backend whose plan runs
+/// on this thread, or on rayon's global pool outside a plan run (unit tests).
+pub(crate) fn in_ops_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match OPS_POOL.with(|p| p.borrow().clone()) {
+        Some(pool) => pool.install(f),
+        None => f(),
     }
 }
 

@@ -130,7 +130,7 @@ impl EvalOp for PlaneOp {
                 if s[0] == 0 {
                     bail!("{MEAN_ENTRIES_OP}: no entries");
                 }
-                mean_entries(xs, s[0], s[1] * s[2] * s[3], o);
+                super::in_ops_pool(|| mean_entries(xs, s[0], s[1] * s[2] * s[3], o));
                 out
             }
             PlaneOp::Upsample2x => {
@@ -138,7 +138,7 @@ impl EvalOp for PlaneOp {
                     unsafe { Tensor::uninitialized::<f32>(&[s[0], s[1], 2 * s[2], 2 * s[3]])? };
                 // SAFETY: f32, created just above; upsample2x writes every element.
                 let o = unsafe { out.as_slice_mut_unchecked::<f32>() };
-                upsample2x(xs, s[0] * s[1], s[2], s[3], o);
+                super::in_ops_pool(|| upsample2x(xs, s[0] * s[1], s[2], s[3], o));
                 out
             }
         };
