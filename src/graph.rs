@@ -62,6 +62,8 @@ struct Builder {
     nodes: Vec<pb::NodeProto>,
     init: Vec<pb::TensorProto>,
     n: usize,
+    /// `[B, S]` of the context inputs, once the standard flavor has computed it.
+    batch_dims: Option<String>,
 }
 
 fn attr_i(name: &str, i: i64) -> pb::AttributeProto {
@@ -129,6 +131,7 @@ impl Builder {
             nodes: Vec::new(),
             init: Vec::new(),
             n: 0,
+            batch_dims: None,
         }
     }
 
@@ -381,20 +384,15 @@ impl Builder {
 
     /// `[B, S]` of the context inputs, computed once.
     fn batch_and_context_dims(&mut self) -> String {
-        const NAME: &str = "context.batch_and_size";
-        if !self
-            .nodes
-            .iter()
-            .any(|n| n.output.iter().any(|o| o == NAME))
-        {
-            let shape = self.node("Shape", &["context_images"], vec![], "ci_shape");
-            let zero = self.const_i64_once("i64.0", &[0]);
-            let two = self.const_i64_once("i64.2", &[2]);
-            let sliced = self.node("Slice", &[&shape, &zero, &two], vec![], "bs");
-            self.nodes.last_mut().unwrap().output[0] = NAME.into();
-            let _ = sliced;
+        if let Some(bs) = &self.batch_dims {
+            return bs.clone();
         }
-        NAME.into()
+        let shape = self.node("Shape", &["context_images"], vec![], "ci_shape");
+        let zero = self.const_i64_once("i64.0", &[0]);
+        let two = self.const_i64_once("i64.2", &[2]);
+        let bs = self.node("Slice", &[&shape, &zero, &two], vec![], "bs");
+        self.batch_dims = Some(bs.clone());
+        bs
     }
 
     /// An int64 constant under a fixed name, added on first use.

@@ -41,7 +41,8 @@ pub struct CpuBackend {
 }
 
 impl CpuBackend {
-    /// A backend using `threads` threads for matrix products (0 = all cores).
+    /// A backend using `threads` threads (0 = all cores) for tract's matrix products and
+    /// our ops' parallel loops.
     pub fn new(weights: Arc<Weights>, threads: usize) -> Self {
         let threads = if threads == 0 {
             std::thread::available_parallelism()

@@ -65,29 +65,30 @@ pub fn upsample2x(x: &[f32], planes: usize, h: usize, w: usize, out: &mut [f32])
     let (ty, tx) = (taps(h, 2 * h), taps(w, 2 * w));
     out.par_chunks_mut(4 * h * w)
         .zip(x.par_chunks(h * w))
-        .for_each(|(o, p)| {
-            // Interpolate along x into two rows, then between them.
-            let mut r0 = vec![0f32; 2 * w];
-            let mut r1 = vec![0f32; 2 * w];
-            let row = |y: usize, dst: &mut [f32]| {
-                let src = &p[y * w..(y + 1) * w];
-                for (d, &(a, b, f)) in dst.iter_mut().zip(&tx) {
-                    *d = src[a] + f * (src[b] - src[a]);
+        .for_each_init(
+            || (vec![0f32; 2 * w], vec![0f32; 2 * w]),
+            |(r0, r1), (o, p)| {
+                // Interpolate along x into two rows, then between them.
+                let row = |y: usize, dst: &mut [f32]| {
+                    let src = &p[y * w..(y + 1) * w];
+                    for (d, &(a, b, f)) in dst.iter_mut().zip(&tx) {
+                        *d = src[a] + f * (src[b] - src[a]);
+                    }
+                };
+                let mut loaded = (usize::MAX, usize::MAX);
+                for (oy, &(a, b, f)) in ty.iter().enumerate() {
+                    if loaded != (a, b) {
+                        row(a, r0);
+                        row(b, r1);
+                        loaded = (a, b);
+                    }
+                    let dst = &mut o[oy * 2 * w..(oy + 1) * 2 * w];
+                    for ((d, u), v) in dst.iter_mut().zip(r0.iter()).zip(r1.iter()) {
+                        *d = u + f * (v - u);
+                    }
                 }
-            };
-            let mut loaded = (usize::MAX, usize::MAX);
-            for (oy, &(a, b, f)) in ty.iter().enumerate() {
-                if loaded != (a, b) {
-                    row(a, &mut r0);
-                    row(b, &mut r1);
-                    loaded = (a, b);
-                }
-                let dst = &mut o[oy * 2 * w..(oy + 1) * 2 * w];
-                for ((d, u), v) in dst.iter_mut().zip(&r0).zip(&r1) {
-                    *d = u + f * (v - u);
-                }
-            }
-        });
+            },
+        );
 }
 
 /// Which of the two plane ops.

@@ -94,48 +94,62 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The output's base pointer, shared by the units of the parallel loop.
-#[derive(Clone, Copy)]
-struct SharedPtr(*mut f32);
-// SAFETY: only used to derive per-entry `EntryOut`s, whose rows the units write disjointly.
-unsafe impl Send for SharedPtr {}
-unsafe impl Sync for SharedPtr {}
-
-impl SharedPtr {
-    /// `ptr + offset`. (A method, so closures capture the whole `SharedPtr`, not its field.)
-    ///
-    /// # Safety
-    /// As for `pointer::add`: the offset stays within the allocation.
-    unsafe fn add(self, offset: usize) -> *mut f32 {
-        // SAFETY: the caller's contract.
-        unsafe { self.0.add(offset) }
-    }
-}
-
-/// One entry's output `[cout][h][w]`, shared by the units of that entry. A unit takes only
+/// The output `[n][cout][h][w]`, shared by the units of the parallel loop. A unit takes only
 /// the rows it owns, one row at a time, so no two live `&mut` slices ever overlap.
 #[derive(Clone, Copy)]
-struct EntryOut {
+struct OutRows {
     ptr: *mut f32,
+    n: usize,
     cout: usize,
     h: usize,
     w: usize,
 }
 // SAFETY: units write disjoint rows (see `conv3x3_on`); the pointer outlives the parallel loop.
-unsafe impl Send for EntryOut {}
-unsafe impl Sync for EntryOut {}
+unsafe impl Send for OutRows {}
+unsafe impl Sync for OutRows {}
 
-impl EntryOut {
-    /// Row `y` of channel `o`.
+impl OutRows {
+    /// Row `y` of channel `o` of entry `img`.
     ///
     /// # Safety
     /// The row must belong to the calling unit, with no other reference to it alive.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn row(&self, o: usize, y: usize) -> &mut [f32] {
-        assert!(o < self.cout && y < self.h, "output row out of range");
-        // SAFETY: in bounds of the entry's [cout][h][w] block (checked above); exclusive
-        // by the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add((o * self.h + y) * self.w), self.w) }
+    unsafe fn row(&self, img: usize, o: usize, y: usize) -> &mut [f32] {
+        assert!(
+            img < self.n && o < self.cout && y < self.h,
+            "output row out of range"
+        );
+        let at = ((img * self.cout + o) * self.h + y) * self.w;
+        // SAFETY: in bounds of the [n][cout][h][w] output (checked above); exclusive by the
+        // caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), self.w) }
+    }
+}
+
+/// One unit of parallel work: tile rows `r0..r1` of entry `img`.
+#[derive(Clone, Copy)]
+struct Unit<'a> {
+    /// The input parts, each `[n][c_i][h][w]`, concatenated along channels.
+    parts: &'a [&'a [f32]],
+    img: usize,
+    r0: usize,
+    r1: usize,
+    /// Filters from [`transform_filters`].
+    u: &'a [f32],
+    d: ConvDims,
+    ep: Epilogue<'a>,
+    out: OutRows,
+}
+
+impl Unit<'_> {
+    /// The input channel planes of this unit's entry, in concatenation order.
+    fn planes(&self) -> impl Iterator<Item = &[f32]> {
+        let ConvDims { n, h, w, .. } = self.d;
+        let img = self.img;
+        self.parts.iter().flat_map(move |p| {
+            let per = p.len() / n;
+            p[img * per..(img + 1) * per].chunks_exact(h * w)
+        })
     }
 }
 
@@ -193,83 +207,85 @@ fn conv3x3_on(isa: Isa, parts: &[&[f32]], u: &[f32], d: ConvDims, ep: Epilogue, 
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
     let rows_per_block = (TILES_PER_BLOCK / tw).clamp(1, th);
     let blocks = th.div_ceil(rows_per_block);
-    let base = SharedPtr(out.as_mut_ptr());
-    (0..n * blocks).into_par_iter().for_each(|unit| {
-        let (img, b) = (unit / blocks, unit % blocks);
+    let out = OutRows {
+        ptr: out.as_mut_ptr(),
+        n,
+        cout,
+        h,
+        w,
+    };
+    // Unit (img, b) writes only rows 2*r0 .. min(2*r1, h) of every channel of entry img:
+    // units are disjoint in (img, rows) and together cover the output.
+    (0..n * blocks).into_par_iter().for_each(|i| {
+        let (img, b) = (i / blocks, i % blocks);
         let r0 = b * rows_per_block;
-        let r1 = (r0 + rows_per_block).min(th);
-        // Each part's channels of entry img, in concatenation order.
-        let xs: Vec<&[f32]> = parts
-            .iter()
-            .map(|p| {
-                let per = p.len() / n;
-                &p[img * per..(img + 1) * per]
-            })
-            .collect();
-        // Unit (img, b) writes only rows 2*r0 .. min(2*r1, h) of every channel of entry
-        // img: units are disjoint in (img, rows) and together cover the output.
-        let dst = EntryOut {
-            // SAFETY: img < n, so the offset stays inside `out` (length n*cout*h*w).
-            ptr: unsafe { base.add(img * cout * h * w) },
-            cout,
-            h,
-            w,
+        let unit = Unit {
+            parts,
+            img,
+            r0,
+            r1: (r0 + rows_per_block).min(th),
+            u,
+            d,
+            ep,
+            out,
         };
-        SCRATCH.with(|s| block(isa, &xs, u, d, ep, r0, r1, &mut s.borrow_mut(), dst));
+        SCRATCH.with(|s| block(isa, unit, &mut s.borrow_mut()));
     });
 }
 
-/// One block of tile rows `r0..r1` of one entry, built for `isa`: the transforms are plain
-/// lane-wise code that the compiler vectorizes, so they are compiled twice, for AVX-512 and
-/// for the baseline.
-#[allow(clippy::too_many_arguments)]
-fn block(
-    isa: Isa,
-    x: &[&[f32]],
-    u: &[f32],
-    d: ConvDims,
-    ep: Epilogue,
-    r0: usize,
-    r1: usize,
-    s: &mut Scratch,
-    out: EntryOut,
-) {
+/// One unit, built for `isa`: the transforms are plain lane-wise code that the compiler
+/// vectorizes, so they are compiled twice, for AVX-512 and for the baseline.
+fn block(isa: Isa, unit: Unit, s: &mut Scratch) {
     match isa {
         // SAFETY: Isa::Avx512 is only chosen where the CPU has AVX-512F (Isa::detect).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { block_avx512(x, u, d, ep, r0, r1, s, out) },
-        Isa::Baseline => block_body(x, u, d, ep, r0, r1, s, out),
+        Isa::Avx512 => unsafe { block_avx512(unit, s) },
+        Isa::Baseline => block_body(unit, s),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_avx512(
-    x: &[&[f32]],
-    u: &[f32],
-    d: ConvDims,
-    ep: Epilogue,
-    r0: usize,
-    r1: usize,
-    s: &mut Scratch,
-    out: EntryOut,
-) {
-    block_body(x, u, d, ep, r0, r1, s, out)
+unsafe fn block_avx512(unit: Unit, s: &mut Scratch) {
+    block_body(unit, s)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs `$body` with the const `$l` = 16, then 4, then 1 lanes over tiles `$k` in
+/// `0..$n`: the wide passes vectorize, the narrow ones take the rest of the row.
+macro_rules! by_lanes {
+    ($n:expr, |$k:ident, $l:ident| $body:expr) => {{
+        let n = $n;
+        let mut $k = 0;
+        while $k + 16 <= n {
+            const $l: usize = 16;
+            $body;
+            $k += 16;
+        }
+        while $k + 4 <= n {
+            const $l: usize = 4;
+            $body;
+            $k += 4;
+        }
+        while $k < n {
+            const $l: usize = 1;
+            $body;
+            $k += 1;
+        }
+    }};
+}
+
 #[inline(always)]
-fn block_body(
-    x: &[&[f32]],
-    u: &[f32],
-    d: ConvDims,
-    ep: Epilogue,
-    r0: usize,
-    r1: usize,
-    s: &mut Scratch,
-    out: EntryOut,
-) {
+fn block_body(unit: Unit, s: &mut Scratch) {
+    let Unit {
+        r0,
+        r1,
+        u,
+        d,
+        ep,
+        out,
+        img,
+        ..
+    } = unit;
     let ConvDims {
         cin, cout, h, w, ..
     } = d;
@@ -282,8 +298,7 @@ fn block_body(
     s.rows.resize(prows * 2 * half, 0.0);
     s.v.resize(16 * cin * nt, 0.0);
     s.m.resize(16 * cout * nt, 0.0);
-    let planes = x.iter().flat_map(|p| p.chunks_exact(h * w));
-    for (c, plane) in planes.enumerate() {
+    for (c, plane) in unit.planes().enumerate() {
         for pr in 0..prows {
             let (even, odd) = s.rows[pr * 2 * half..(pr + 1) * 2 * half].split_at_mut(half);
             let y = (2 * r0 + pr) as isize - 1;
@@ -297,19 +312,7 @@ fn block_body(
         for tr in 0..(r1 - r0) {
             let rows = &s.rows[2 * tr * 2 * half..(2 * tr + 4) * 2 * half];
             let offs: [usize; 16] = std::array::from_fn(|xi| (xi * cin + c) * nt + tr * tw);
-            let mut k = 0;
-            while k + 16 <= tw {
-                input_lanes::<16>(rows, half, k, &mut s.v, &offs);
-                k += 16;
-            }
-            while k + 4 <= tw {
-                input_lanes::<4>(rows, half, k, &mut s.v, &offs);
-                k += 4;
-            }
-            while k < tw {
-                input_lanes::<1>(rows, half, k, &mut s.v, &offs);
-                k += 1;
-            }
+            by_lanes!(tw, |k, L| input_lanes::<L>(rows, half, k, &mut s.v, &offs));
         }
     }
     for xi in 0..16 {
@@ -347,19 +350,10 @@ fn block_body(
         for tr in 0..(r1 - r0) {
             let (top, bottom) = s.out_rows.split_at_mut(2 * tw);
             let offs: [usize; 16] = std::array::from_fn(|xi| (xi * cout + o) * nt + tr * tw);
-            let mut k = 0;
-            while k + 16 <= tw {
-                output_lanes::<16>(&s.m, &offs, k, ep.bias[o], top, bottom);
-                k += 16;
-            }
-            while k + 4 <= tw {
-                output_lanes::<4>(&s.m, &offs, k, ep.bias[o], top, bottom);
-                k += 4;
-            }
-            while k < tw {
-                output_lanes::<1>(&s.m, &offs, k, ep.bias[o], top, bottom);
-                k += 1;
-            }
+            let bias = ep.bias[o];
+            by_lanes!(tw, |k, L| output_lanes::<L>(
+                &s.m, &offs, k, bias, top, bottom
+            ));
             for (dy, tmp) in [&*top, &*bottom].into_iter().enumerate() {
                 let y = 2 * (r0 + tr) + dy;
                 if y >= y_end {
@@ -367,7 +361,7 @@ fn block_body(
                 }
                 // SAFETY: y is in 2*r0 .. min(2*r1, h), rows this unit owns; the slice
                 // is dropped before the next row is taken.
-                let dst = unsafe { out.row(o, y) };
+                let dst = unsafe { out.row(img, o, y) };
                 let tmp = &tmp[..w];
                 match ep.add {
                     Some(a) => {
