@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -46,6 +48,71 @@ inline std::string version() { return mvs_version(); }
 
 /// Which backend runs the networks.
 enum class Backend : uint32_t { Auto = MVS_BACKEND_AUTO, Cpu = MVS_BACKEND_CPU, Gpu = MVS_BACKEND_GPU };
+
+/// How a capped context is filled (Session::set_context_policy).
+enum class Select : uint32_t { Latest = MVS_SELECT_LATEST, Similar = MVS_SELECT_SIMILAR };
+
+/// Log levels of the library's messages.
+enum class LogLevel : int {
+  Error = MVS_LOG_ERROR,
+  Warn = MVS_LOG_WARN,
+  Info = MVS_LOG_INFO,
+  Debug = MVS_LOG_DEBUG,
+  Trace = MVS_LOG_TRACE
+};
+
+namespace detail {
+inline std::mutex& log_mutex() {
+  static std::mutex m;
+  return m;
+}
+inline std::function<void(LogLevel, const char*)>& log_handler() {
+  static std::function<void(LogLevel, const char*)> h;
+  return h;
+}
+extern "C" inline void log_trampoline(int level, const char* message, void*) {
+  std::lock_guard<std::mutex> lock(log_mutex());
+  if (log_handler()) log_handler()(static_cast<LogLevel>(level), message);
+}
+}  // namespace detail
+
+/// Sends the library's log messages to `handler` (from any thread; serialized here), or
+/// turns logging off with an empty function. By default the library logs nowhere.
+inline void set_log_handler(std::function<void(LogLevel, const char*)> handler) {
+  bool on = static_cast<bool>(handler);
+  {
+    std::lock_guard<std::mutex> lock(detail::log_mutex());
+    detail::log_handler() = std::move(handler);
+  }
+  detail::check(mvs_set_log_callback(on ? &detail::log_trampoline : nullptr, nullptr));
+}
+
+/// Model options (the C struct MvsModelOptions); the defaults are the library's.
+struct ModelOptions {
+  Backend backend = Backend::Auto;
+  uint32_t threads = 0;             ///< CPU threads, 0 = all cores
+  std::string gpu_adapter;          ///< adapter name substring, empty = the best adapter
+  uint32_t gpu_conv_tile_rows = 0;  ///< 4 or 8; 0 = by device (tuning)
+  uint32_t gpu_conv_tile_cols = 0;  ///< 4 or 8; 0 = by device
+  uint64_t gpu_max_chunk = 0;       ///< context entries per GPU chunk, 0 = by limits
+  uint64_t gpu_memory_limit = 0;    ///< bytes per session on the GPU, 0 = none
+  uint64_t memory_limit = 0;        ///< bytes per CPU prediction, 0 = 3/4 of RAM
+
+  /// The C struct; `gpu_adapter`'s pointer stays valid while this object lives.
+  MvsModelOptions c() const {
+    MvsModelOptions o;
+    detail::check(mvs_model_options_init(&o, sizeof o));
+    o.backend = static_cast<uint32_t>(backend);
+    o.threads = threads;
+    o.gpu_adapter = gpu_adapter.empty() ? nullptr : gpu_adapter.c_str();
+    o.gpu_conv_tile_rows = gpu_conv_tile_rows;
+    o.gpu_conv_tile_cols = gpu_conv_tile_cols;
+    o.gpu_max_chunk = gpu_max_chunk;
+    o.gpu_memory_limit = gpu_memory_limit;
+    o.memory_limit = memory_limit;
+    return o;
+  }
+};
 
 /// A non-owning view of a 2D single-channel image in caller memory: uint8_t, uint16_t,
 /// int16_t or float pixels, rows `stride` pixels apart (0 = width). The data must outlive
@@ -89,7 +156,21 @@ class Model {
     detail::check(mvs_model_load(path.c_str(), static_cast<uint32_t>(backend), threads, &m));
     return Model(m);
   }
-  /// Loads the default model (MVS_MODEL if set, else the model shipped in the library).
+  /// Loads a weights file with all options.
+  static Model load(const std::string& path, const ModelOptions& options) {
+    MvsModel* m = nullptr;
+    MvsModelOptions o = options.c();
+    detail::check(mvs_model_load_with(path.c_str(), &o, &m));
+    return Model(m);
+  }
+  /// Loads the model shipped in the library with all options.
+  static Model load_default(const ModelOptions& options) {
+    MvsModel* m = nullptr;
+    MvsModelOptions o = options.c();
+    detail::check(mvs_model_load_default_with(&o, &m));
+    return Model(m);
+  }
+  /// Loads the model shipped in the library.
   static Model load_default(Backend backend = Backend::Auto, uint32_t threads = 0) {
     MvsModel* m = nullptr;
     detail::check(mvs_model_load_default(static_cast<uint32_t>(backend), threads, &m));
@@ -124,12 +205,20 @@ class Model {
   MvsModel* p_;
 };
 
-/// A prediction at the image's size: probabilities in [0, 1] and the 0/1 mask.
+/// A prediction at the image's size: probabilities in [0, 1], the 0/1 mask, and how unsure
+/// it is (uncertainty in [0, 1]: the mean binary entropy around the predicted object).
 struct Prediction {
   uint32_t width = 0;
   uint32_t height = 0;
   std::vector<float> probabilities;
   std::vector<uint8_t> mask;
+  float uncertainty = 0.f;
+};
+
+/// Masks and uncertainty scores of Session::predict_batch, one per image.
+struct BatchResult {
+  std::vector<std::vector<uint8_t>> masks;
+  std::vector<float> uncertainty;
 };
 
 /// One segmentation task: its context set, the current image, prompts and the previous
@@ -190,6 +279,19 @@ class Session {
     detail::check(mvs_session_context_import_folder(p_, dir.c_str(), &n));
     return n;
   }
+  /// The same for label-map masks: pixels equal to `label` are the foreground.
+  size_t import_folder(const std::string& dir, uint32_t label) {
+    size_t n = 0;
+    detail::check(mvs_session_context_import_folder_label(p_, dir.c_str(), label, &n));
+    return n;
+  }
+  /// At most `cap` context entries per prediction (0 = all), chosen by `select`.
+  void set_context_policy(uint32_t cap, Select select = Select::Latest) {
+    detail::check(mvs_session_set_context_policy(p_, cap, static_cast<uint32_t>(select)));
+  }
+  /// Stops the call running on this session in another thread (it throws mvs::Error with
+  /// MVS_ERR_CANCELLED and changes nothing). The one method callable concurrently.
+  void cancel() const { detail::check(mvs_session_cancel(p_)); }
 
   // ---- the current image ----
   void set_image(const ImageView& image) { detail::check(mvs_session_set_image(p_, image.c())); }
@@ -224,7 +326,8 @@ class Session {
   void undo() { detail::check(mvs_session_undo(p_)); }
   void clear_prompts() { detail::check(mvs_session_clear_prompts(p_)); }
 
-  /// Predicts the current image; the logits feed the next prediction.
+  /// Predicts the current image: a pure function of the session (two calls give the same
+  /// result); a prompt added afterwards makes this prediction the next one's mask input.
   Prediction predict() {
     auto wh = image_size();
     Prediction p;
@@ -234,7 +337,41 @@ class Session {
     p.probabilities.resize(n);
     p.mask.resize(n);
     detail::check(mvs_session_predict(p_, p.probabilities.data(), p.mask.data(), n));
+    detail::check(mvs_session_uncertainty(p_, &p.uncertainty));
     return p;
+  }
+  /// The uncertainty of the last prediction on the current image.
+  float uncertainty() const {
+    float u = 0.f;
+    detail::check(mvs_session_uncertainty(p_, &u));
+    return u;
+  }
+  /// Predicts each image with the context and no prompts, without changing the session
+  /// (the images' windows must agree). `progress(done, total)` may return false to cancel.
+  BatchResult predict_batch(const std::vector<ImageView>& images,
+                            std::function<bool(size_t, size_t)> progress = nullptr) {
+    BatchResult r;
+    std::vector<MvsImage> cs;
+    std::vector<uint8_t*> ptrs;
+    cs.reserve(images.size());
+    r.masks.resize(images.size());
+    r.uncertainty.resize(images.size());
+    for (size_t i = 0; i < images.size(); i++) {
+      cs.push_back(*images[i].c());
+      r.masks[i].resize(static_cast<size_t>(images[i].width()) * images[i].height());
+      ptrs.push_back(r.masks[i].data());
+    }
+    struct Ctx {
+      std::function<bool(size_t, size_t)>* f;
+    } ctx{&progress};
+    auto tramp = [](size_t done, size_t total, void* ud) -> int {
+      auto* c = static_cast<Ctx*>(ud);
+      return (*c->f)(done, total) ? 0 : 1;
+    };
+    detail::check(mvs_session_predict_batch(p_, cs.data(), cs.size(), ptrs.data(),
+                                            r.uncertainty.data(),
+                                            progress ? +tramp : nullptr, &ctx));
+    return r;
   }
   /// Predicts into caller buffers of `len` elements each (either may be null).
   void predict_into(float* probabilities, uint8_t* mask, size_t len) {

@@ -274,12 +274,12 @@ class SynthSource:
 
 
 def _to_square(a, pad_value=0.0):
-    """Zero-pad a 2D numpy array to a square, centered."""
+    """Zero-pad a 2D numpy array to a square at the bottom/right, as the library does
+    (DESIGN.md section 3), so that padded training images look like padded inputs."""
     h, w = a.shape
     s = max(h, w)
     out = np.full((s, s), pad_value, dtype=a.dtype)
-    y0, x0 = (s - h) // 2, (s - w) // 2
-    out[y0:y0 + h, x0:x0 + w] = a
+    out[:h, :w] = a
     return out
 
 
@@ -363,8 +363,31 @@ class RealSource:
 class SuperpixelSource:
     name = "superpixel"
 
-    def __init__(self, images, size, device, log=print, min_contrast=0.3):
-        """images: list of (name, 2D float numpy array in [0,1])."""
+    def __init__(self, images, size, device, log=print, min_contrast=0.3, cache=None):
+        """images: list of (name, 2D float numpy array in [0,1]). cache: a file that keeps
+        the segmentations between runs (computing them takes minutes on a small CPU); it is
+        used only when it was made from the same image names, size and contrast."""
+        self.size = size
+        self.device = device
+        key = {"names": [n for n, _ in images], "size": size, "min_contrast": min_contrast}
+        if cache and os.path.exists(cache):
+            st = torch.load(cache, map_location="cpu", weights_only=False)
+            if st.get("key") == key:
+                for k in ("bank", "segs", "seg_img", "c_seg", "c_id", "c_cy", "c_cx", "c_ext"):
+                    setattr(self, k, st[k].to(device))
+                self.res = 2 * size
+                self.n_images = self.bank.shape[0]
+                log(f"superpixels: {self.n_images} image crops, {self.c_seg.numel()} segments from {cache}")
+                return
+        self._build(images, size, device, log, min_contrast)
+        if cache:
+            st = {k: getattr(self, k).cpu() for k in ("bank", "segs", "seg_img", "c_seg", "c_id", "c_cy",
+                                                      "c_cx", "c_ext")}
+            st["key"] = key
+            torch.save(st, cache + ".tmp")
+            os.replace(cache + ".tmp", cache)
+
+    def _build(self, images, size, device, log, min_contrast):
         from scipy.ndimage import find_objects
         from skimage.segmentation import felzenszwalb, slic
         self.size = size
@@ -511,7 +534,7 @@ class TaskSampler:
     """Mixture of the sources; sample(b, s) -> images, labels [b, 1+s, 1, H, W]."""
 
     def __init__(self, size, device, data_dir=None, mix="synth:0.45,superpixel:0.3,real:0.25",
-                 log=print):
+                 log=print, superpixel_cache=None):
         self.size = size
         self.device = device
         self.sources = {}
@@ -534,15 +557,18 @@ class TaskSampler:
         if weights.get("superpixel", 0) > 0:
             imgs = []
             for name, ims, _ in tasks:
-                for p in ims:
+                # at most 12 images per task, evenly spaced: the segmentation of every image
+                # of a 200-image task took minutes at startup and adds little variety
+                step = max(1, -(-len(ims) // 12))
+                for p in ims[::step]:
                     imgs.append((f"{name}/{os.path.basename(p)}", _load_gray(p)))
             sk, used = skimage_images(log)
             imgs += sk
             try:
-                self.sources["superpixel"] = SuperpixelSource(imgs, size, device, log)
+                self.sources["superpixel"] = SuperpixelSource(imgs, size, device, log, cache=superpixel_cache)
                 if tasks:
-                    self.provenance.append(f"superpixel tasks on the {sum(len(t[1]) for t in tasks)} images "
-                                           f"of the real tasks above (labels not used)")
+                    self.provenance.append(f"superpixel tasks on up to 12 images of each real task above "
+                                           f"(labels not used)")
                 self.provenance += ["superpixel tasks on " + u for u in used]
             except ImportError as e:
                 log(f"scikit-image missing ({e}): the superpixel source is off")

@@ -12,6 +12,8 @@ one batched call, so the number of kernel launches does not grow with N.
 """
 import math
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 
@@ -28,12 +30,32 @@ def dist_map(mask, iters=None):
     """
     if iters is None:
         iters = max(4, mask.shape[-1] // 4)
+    if mask.device.type == "cpu":
+        return _dist_map_cpu(mask, iters)
     d = torch.zeros_like(mask)
     m = mask
     for _ in range(iters):
         d = d + m
         m = -F.max_pool2d(-m, 3, 1, 1)
     return d
+
+
+def _dist_map_cpu(mask, iters):
+    """dist_map on the CPU by scipy's chessboard distance transform, one image at a time:
+    the same values (a pixel k chessboard steps from the nearest background pixel survives
+    k - 1 erosions) at a small fraction of the cost of the iterated erosions there."""
+    from scipy.ndimage import distance_transform_cdt
+    m = mask.detach().numpy() > 0.5
+    out = np.zeros(m.shape, dtype=np.float32)
+    for i in range(m.shape[0]):
+        mi = m[i, 0]
+        if not mi.any():
+            continue
+        if mi.all():  # no background at all: every pixel survives every erosion
+            out[i, 0] = iters
+            continue
+        out[i, 0] = np.minimum(distance_transform_cdt(mi, metric="chessboard"), iters)
+    return torch.from_numpy(out).to(mask.dtype)
 
 
 def _sample_pixels(weight, valid=None):
@@ -232,4 +254,47 @@ def correction_prompts(prompts, mask, logits, scribbles):
     pf = pick_fn[:, :, None, None, None].float()
     pos = (prompts[:, 1:2] + (maps * pf).sum(0)).clamp(max=1)
     neg = (prompts[:, 2:3] + (maps * (1 - pf)).sum(0)).clamp(max=1)
+    return torch.cat([prompts[:, 0:1], pos, neg], 1)
+
+
+def center_click(region, d=None):
+    """A one-pixel map [N,1,H,W] at the deepest point of each region (the argmax of its
+    distance map; the first such pixel), as the evaluation's center clicks place them
+    (DESIGN.md section 5 takes the largest component's deepest point; the deepest point
+    of the whole region lies in that component unless two components are equally deep).
+    Empty regions give an empty map."""
+    n, _, h, w = region.shape
+    if d is None:
+        d = dist_map(region, iters=max(h, w) // 2)
+    flat = (d * region).reshape(n, -1)
+    idx = flat.argmax(1)
+    on = torch.zeros(n, h * w, device=region.device)
+    on.scatter_(1, idx[:, None], (flat.amax(1) > 0).float()[:, None])
+    return on.view(n, 1, h, w)
+
+
+def initial_center_click(mask):
+    """The evaluation's first step: one positive click at the label's deepest point.
+    Returns [N,3,H,W] (box, pos, neg)."""
+    z = torch.zeros_like(mask)
+    return torch.cat([z, center_click(mask), z], 1)
+
+
+def correction_center_click(prompts, mask, logits):
+    """The evaluation's correction: one click at the deepest point of the larger error
+    region (false negatives -> positive, false positives -> negative). Where the
+    prediction is already exact nothing is added. Returns a new [N,3,H,W] tensor."""
+    pred = (logits.detach() > 0).float()
+    fn = mask * (1 - pred)
+    fp = (1 - mask) * pred
+    h = mask.shape[-1]
+    d_fn, d_fp = dist_map(torch.cat([fn, fp]), iters=h // 2).split(mask.shape[0])
+    # the error region holding the deepest point is the one the evaluation clicks first
+    # when it is also the larger component; compare areas as the evaluation does
+    use_fn = (fn.flatten(1).sum(1) >= fp.flatten(1).sum(1))[:, None, None, None]
+    region = torch.where(use_fn, fn, fp)
+    d = torch.where(use_fn, d_fn, d_fp)
+    c = center_click(region, d)
+    pos = torch.where(use_fn, (prompts[:, 1:2] + c).clamp(max=1), prompts[:, 1:2])
+    neg = torch.where(use_fn, prompts[:, 2:3], (prompts[:, 2:3] + c).clamp(max=1))
     return torch.cat([prompts[:, 0:1], pos, neg], 1)

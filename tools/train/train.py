@@ -29,7 +29,8 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import TaskSampler  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
-from prompts import correction_prompts, initial_prompts  # noqa: E402
+from prompts import (correction_center_click, correction_prompts, initial_center_click,  # noqa: E402
+                     initial_prompts)
 
 
 def log(*a):
@@ -53,7 +54,15 @@ def parse_args(argv=None):
     ap.add_argument("--unet-batch", type=int, default=64,
                     help="UNet targets per iteration, taken from all images of the iteration's tasks")
     ap.add_argument("--max-context", type=int, default=8, help="context size S drawn from 1..max (per batch)")
-    ap.add_argument("--steps", type=int, default=3, help="simulated interaction steps per target")
+    ap.add_argument("--steps", type=int, default=3, help="simulated interaction steps per target (with a loss)")
+    ap.add_argument("--extra-steps", type=int, default=0,
+                    help="per iteration, 0..N further interaction steps run first without gradients, so the "
+                         "network also learns from the prompts and previous logits of long interactions "
+                         "(the evaluation clicks up to 20 times)")
+    ap.add_argument("--center-frac", type=float, default=0.0,
+                    help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
+                         "one click at the label's deepest point, then one click per step at the deepest point "
+                         "of the larger error region")
     ap.add_argument("--lr", type=float, default=3e-4, help="MultiverSegNet Adam learning rate")
     ap.add_argument("--unet-lr", type=float, default=3e-4)
     ap.add_argument("--warmup", type=int, default=200, help="linear warm-up iterations")
@@ -111,13 +120,35 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
     Returns {name: detached tensor [summed loss, Dice after step 1, after the last]}.
     """
     n = img.shape[0]
-    prompts = initial_prompts(lab)
+    center = torch.rand(n, device=img.device) < args.center_frac
+    cmask = center[:, None, None, None]
+
+    def first_prompts():
+        return torch.where(cmask, initial_center_click(lab), initial_prompts(lab))
+
+    def corrections(prompts, prev):
+        return torch.where(cmask, correction_center_click(prompts, lab, prev),
+                           correction_prompts(prompts, lab, prev, scribble_corr))
+
+    prompts = first_prompts()
     prev = torch.zeros_like(lab)
     scribble_corr = torch.rand(n, device=img.device) < 0.4
     stats = {}
     for name, model, opt, sl, _ in parts:
         opt.zero_grad(set_to_none=True)
         stats[name] = torch.zeros(3, device=img.device)
+    # Long interactions, cheaply: the first `extra` steps run without gradients.
+    extra = int(torch.randint(0, args.extra_steps + 1, (1,)).item()) if args.extra_steps > 0 else 0
+    with torch.no_grad():
+        for _ in range(extra):
+            x = torch.cat([img, prompts, prev], 1)
+            outs = []
+            for name, model, opt, sl, ctx in parts:
+                with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
+                    outs.append((model(x[sl], ctx) if ctx is not None else model(x[sl])).float())
+            prev = torch.cat(outs)
+            prompts = corrections(prompts, prev)
     for step in range(args.steps):
         x = torch.cat([img, prompts, prev], 1)
         outs = []
@@ -136,7 +167,7 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
             outs.append(logits)
         prev = torch.cat(outs)
         if step < args.steps - 1:
-            prompts = correction_prompts(prompts, lab, prev, scribble_corr)
+            prompts = corrections(prompts, prev)
     for name, model, opt, sl, _ in parts:
         if args.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -215,7 +246,8 @@ def main(argv=None):
     if args.amp == "bf16" or (args.amp == "auto" and device.type == "cuda"):
         amp_dtype = torch.bfloat16
 
-    sampler = TaskSampler(args.size, device, args.data, args.mix, log=log)
+    sampler = TaskSampler(args.size, device, args.data, args.mix, log=log,
+                          superpixel_cache=os.path.join(args.out, "superpixel_cache.pt"))
     with open(os.path.join(args.out, "data_sources.txt"), "w") as f:
         f.write("\n".join(sampler.provenance) + "\n")
     log("data sources:\n  " + "\n  ".join(sampler.provenance))

@@ -1,12 +1,21 @@
 // GoogleTest suite for the C++ wrapper, on the default model shipped in the library.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "multiverseg.hpp"
+// Included twice on purpose: the include guards must make the second inclusion harmless
+// (second_tu.cpp includes it again in another translation unit: no ODR violations).
+#include "multiverseg.hpp"
+#include "multiverseg.h"
+
+int second_tu_version_length();
 
 namespace {
 
@@ -126,4 +135,127 @@ TEST(Session, PolylineScribbleUndoAndMove) {
   mvs::Session c(m2);
   c = std::move(b);
   EXPECT_EQ(c.image_size().first, Scene::W);
+}
+
+TEST(Header, WorksFromTwoTranslationUnits) {
+  EXPECT_EQ(second_tu_version_length(), static_cast<int>(mvs::version().size()));
+  EXPECT_EQ(mvs::version(), std::to_string(MVS_VERSION_MAJOR) + "." +
+                                std::to_string(MVS_VERSION_MINOR) + "." +
+                                std::to_string(MVS_VERSION_PATCH));
+}
+
+TEST(Model, OptionsReachTheLibrary) {
+  mvs::ModelOptions o;
+  o.backend = mvs::Backend::Cpu;
+  o.threads = 1;
+  auto m = mvs::Model::load_default(o);
+  EXPECT_NE(m.backend_name().find("1 threads"), std::string::npos) << m.backend_name();
+  o.gpu_conv_tile_rows = 5;  // not 4 or 8
+  o.gpu_conv_tile_cols = 4;
+  try {
+    mvs::Model::load_default(o);
+    FAIL() << "a bad conv tile must throw";
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("gpu_conv_tile"), std::string::npos) << e.what();
+  }
+  o.gpu_conv_tile_rows = 0;
+  o.gpu_conv_tile_cols = 0;
+  o.memory_limit = 1024;  // far below what one context entry needs
+  mvs::Session s(mvs::Model::load_default(o));
+  Scene sc(30);
+  s.add_context(sc.view(), sc.mask.data());
+  s.set_image(sc.view());
+  try {
+    s.predict();
+    FAIL() << "a prediction over the memory limit must throw";
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_OUT_OF_MEMORY);
+  }
+}
+
+TEST(Session, PredictIsPureAndBatchEqualsSinglePredictions) {
+  auto m = cpu_model();
+  mvs::Session s(m);
+  Scene a(24), b(30), c(36);
+  s.add_context(a.view(), a.mask.data());
+  s.set_image(b.view());
+  s.add_click(30, 23, true);
+  auto p1 = s.predict();
+  auto p2 = s.predict();
+  EXPECT_EQ(p1.probabilities, p2.probabilities) << "two predicts in a row differ";
+  EXPECT_GE(p1.uncertainty, 0.f);
+  EXPECT_LE(p1.uncertainty, 1.f);
+  EXPECT_EQ(s.uncertainty(), p1.uncertainty);
+  // The batch: no prompts, the session's context, the session unchanged.
+  size_t calls = 0;
+  auto r = s.predict_batch({b.view(), c.view()}, [&](size_t done, size_t total) {
+    ++calls;
+    EXPECT_EQ(total, 2u);
+    return done <= total;
+  });
+  EXPECT_EQ(calls, 2u);
+  ASSERT_EQ(r.masks.size(), 2u);
+  EXPECT_EQ(s.predict().probabilities, p1.probabilities) << "the batch changed the session";
+  for (int i = 0; i < 2; ++i) {
+    Scene& sc = i == 0 ? b : c;
+    mvs::Session one(m);
+    one.add_context(a.view(), a.mask.data());
+    one.set_image(sc.view());
+    auto p = one.predict();
+    EXPECT_EQ(r.masks[i], p.mask) << "image " << i;
+    EXPECT_EQ(r.uncertainty[i], p.uncertainty) << "image " << i;
+  }
+  // A progress callback that says stop cancels the call.
+  try {
+    s.predict_batch({b.view(), c.view()}, [](size_t, size_t) { return false; });
+    FAIL() << "expected MVS_ERR_CANCELLED";
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_CANCELLED);
+  }
+}
+
+TEST(Session, CancelFromAnotherThreadAndThePolicy) {
+  auto m = cpu_model();
+  mvs::Session s(m);
+  Scene a(24);
+  for (int i = 0; i < 6; ++i) s.add_context(a.view(), a.mask.data());
+  s.set_context_policy(2, mvs::Select::Similar);
+  EXPECT_THROW(s.set_context_policy(1, static_cast<mvs::Select>(7)), mvs::Error);
+  s.set_image(a.view());
+  auto before = s.predict();
+  // Cancel while a batch of many images runs: it stops with MVS_ERR_CANCELLED.
+  std::vector<mvs::ImageView> many(200, a.view());
+  std::atomic<bool> started{false};
+  std::thread canceller([&] {
+    while (!started) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    s.cancel();
+  });
+  try {
+    s.predict_batch(many, [&](size_t, size_t) {
+      started = true;
+      return true;
+    });
+    canceller.join();
+    FAIL() << "the batch was not cancelled";
+  } catch (const mvs::Error& e) {
+    canceller.join();
+    EXPECT_EQ(e.status(), MVS_ERR_CANCELLED);
+  }
+  EXPECT_EQ(s.predict().probabilities, before.probabilities) << "cancel changed the session";
+}
+
+TEST(Log, MessagesReachTheHandler) {
+  std::atomic<int> n{0};
+  mvs::set_log_handler([&](mvs::LogLevel, const char* msg) {
+    if (msg && *msg) ++n;
+  });
+  // Loading a model logs (at debug) what was loaded and on which backend.
+  mvs::Model::load_default(mvs::Backend::Cpu, 1);
+  EXPECT_GT(n.load(), 0);
+  mvs::set_log_handler(nullptr);
+  int before = n.load();
+  mvs::Model::load_default(mvs::Backend::Cpu, 1);
+  EXPECT_EQ(n.load(), before) << "messages after the handler was cleared";
 }

@@ -1,5 +1,6 @@
 package org.multiverseg;
 
+import com.sun.jna.Callback;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
@@ -38,6 +39,34 @@ interface CApi extends Library {
     public float window_hi;
   }
 
+  /** struct MvsModelOptions (initialize with mvs_model_options_init). */
+  @Structure.FieldOrder({
+    "struct_size", "backend", "threads", "gpu_conv_tile_rows", "gpu_conv_tile_cols",
+    "reserved", "gpu_adapter", "gpu_max_chunk", "gpu_memory_limit", "memory_limit"
+  })
+  class MvsModelOptions extends Structure {
+    public int struct_size;
+    public int backend;
+    public int threads;
+    public int gpu_conv_tile_rows;
+    public int gpu_conv_tile_cols;
+    public int reserved;
+    public String gpu_adapter;
+    public long gpu_max_chunk;
+    public long gpu_memory_limit;
+    public long memory_limit;
+  }
+
+  /** MvsProgressFn: returns non-zero to cancel. */
+  interface MvsProgressFn extends Callback {
+    int invoke(long done, long total, Pointer userData);
+  }
+
+  /** MvsLogFn. */
+  interface MvsLogFn extends Callback {
+    void invoke(int level, String message, Pointer userData);
+  }
+
   String mvs_version();
 
   String mvs_last_error_message();
@@ -45,6 +74,14 @@ interface CApi extends Library {
   int mvs_model_load(String path, int backend, int threads, PointerByReference out);
 
   int mvs_model_load_default(int backend, int threads, PointerByReference out);
+
+  int mvs_model_options_init(MvsModelOptions opts, long structSize);
+
+  int mvs_model_load_with(String path, MvsModelOptions opts, PointerByReference out);
+
+  int mvs_model_load_default_with(MvsModelOptions opts, PointerByReference out);
+
+  int mvs_set_log_callback(MvsLogFn callback, Pointer userData);
 
   int mvs_model_backend_name(Pointer model, byte[] buf, long capacity, LongByReference outLen);
 
@@ -73,6 +110,13 @@ interface CApi extends Library {
 
   int mvs_session_context_import_folder(Pointer s, String dir, LongByReference outAdded);
 
+  int mvs_session_context_import_folder_label(
+      Pointer s, String dir, int label, LongByReference outAdded);
+
+  int mvs_session_set_context_policy(Pointer s, int cap, int select);
+
+  int mvs_session_cancel(Pointer s);
+
   int mvs_session_set_image(Pointer s, MvsImage image);
 
   int mvs_session_image_size(Pointer s, IntByReference w, IntByReference h);
@@ -91,6 +135,17 @@ interface CApi extends Library {
   int mvs_session_clear_prompts(Pointer s);
 
   int mvs_session_predict(Pointer s, Pointer probabilities, Pointer mask, long len);
+
+  int mvs_session_uncertainty(Pointer s, float[] out);
+
+  int mvs_session_predict_batch(
+      Pointer s,
+      MvsImage[] images,
+      long n,
+      Pointer[] masks,
+      float[] uncertainty,
+      MvsProgressFn progress,
+      Pointer userData);
 
   int mvs_session_commit(Pointer s, LongByReference outId);
 

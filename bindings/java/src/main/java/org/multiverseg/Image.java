@@ -142,6 +142,12 @@ public final class Image {
 
   CApi.MvsImage toC() {
     CApi.MvsImage c = new CApi.MvsImage();
+    fill(c);
+    return c;
+  }
+
+  // Sets the fields of an element of a contiguous MvsImage array (predictBatch).
+  void fill(CApi.MvsImage c) {
     c.data = data;
     c.pixel_type = type;
     c.width = width;
@@ -150,6 +156,5 @@ public final class Image {
     c.use_window = useWindow ? 1 : 0;
     c.window_lo = lo;
     c.window_hi = hi;
-    return c;
   }
 }

@@ -31,7 +31,21 @@ public final class Model implements AutoCloseable {
     return new Model(out.getValue());
   }
 
-  /** Loads the default model: MVS_MODEL if set, else the one shipped in the library. */
+  /** Loads a weights file with all options (see {@link ModelOptions}). */
+  public static Model load(Path path, ModelOptions options) throws MvsException {
+    PointerByReference out = new PointerByReference();
+    MvsException.check(CApi.LIB.mvs_model_load_with(path.toString(), options.toC(), out));
+    return new Model(out.getValue());
+  }
+
+  /** Loads the model shipped in the library with all options. */
+  public static Model loadDefault(ModelOptions options) throws MvsException {
+    PointerByReference out = new PointerByReference();
+    MvsException.check(CApi.LIB.mvs_model_load_default_with(options.toC(), out));
+    return new Model(out.getValue());
+  }
+
+  /** Loads the model shipped in the library. */
   public static Model loadDefault(Backend backend, int threads) throws MvsException {
     PointerByReference out = new PointerByReference();
     MvsException.check(CApi.LIB.mvs_model_load_default(backend.code, threads, out));

@@ -18,6 +18,10 @@ public class MvsException extends Exception {
   public static final int BACKEND = 6;
   /** MVS_ERR_INTERNAL: a bug; the message says more. */
   public static final int INTERNAL = 7;
+  /** MVS_ERR_CANCELLED: the call was cancelled; nothing was changed. */
+  public static final int CANCELLED = 8;
+  /** MVS_ERR_OUT_OF_MEMORY: the call would exceed the model's memory limit. */
+  public static final int OUT_OF_MEMORY = 9;
 
   private final int status;
 

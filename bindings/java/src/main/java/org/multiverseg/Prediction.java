@@ -10,11 +10,14 @@ public final class Prediction {
   public final float[] probabilities;
   /** width * height values, 1 where the probability is above 0.5. */
   public final byte[] mask;
+  /** How unsure the prediction is, in [0, 1] (mean binary entropy around the object). */
+  public final float uncertainty;
 
-  Prediction(int width, int height, float[] probabilities, byte[] mask) {
+  Prediction(int width, int height, float[] probabilities, byte[] mask, float uncertainty) {
     this.width = width;
     this.height = height;
     this.probabilities = probabilities;
     this.mask = mask;
+    this.uncertainty = uncertainty;
   }
 }

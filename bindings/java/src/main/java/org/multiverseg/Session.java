@@ -18,7 +18,8 @@ import java.nio.file.Path;
  * and leaves the session as it was.
  */
 public final class Session implements AutoCloseable {
-  private Pointer handle;
+  // volatile: cancel() reads it without the lock, while a synchronized call runs.
+  private volatile Pointer handle;
 
   /** A new session on {@code model} with an empty context. */
   public Session(Model model) throws MvsException {
@@ -144,6 +145,37 @@ public final class Session implements AutoCloseable {
     MvsException.check(CApi.LIB.mvs_session_context_load(h(), path.toString()));
   }
 
+  /**
+   * Adds the image_N.png / mask_N.png pairs of a folder whose masks are label maps: pixels
+   * equal to {@code label} are the foreground. Returns how many were added.
+   */
+  public synchronized int importFolder(Path dir, int label) throws MvsException {
+    LongByReference n = new LongByReference();
+    MvsException.check(
+        CApi.LIB.mvs_session_context_import_folder_label(h(), dir.toString(), label, n));
+    return (int) n.getValue();
+  }
+
+  /**
+   * Which context entries a prediction uses: all ({@code cap} = 0, the default) or at most
+   * {@code cap}, chosen by {@code select}. A cap bounds the latency as the context grows.
+   */
+  public synchronized void setContextPolicy(int cap, Select select) throws MvsException {
+    MvsException.check(CApi.LIB.mvs_session_set_context_policy(h(), cap, select.code));
+  }
+
+  /**
+   * Stops the call now running on this session in another thread (a predict or a batch): it
+   * throws MvsException with status CANCELLED and changes nothing. Not synchronized: it is
+   * meant to be called while another thread is inside this session.
+   */
+  public void cancel() throws MvsException {
+    Pointer p = handle;
+    if (p != null) {
+      MvsException.check(CApi.LIB.mvs_session_cancel(p));
+    }
+  }
+
   /** Adds the image_N.png / mask_N.png pairs of a folder; returns how many. */
   public synchronized int importFolder(Path dir) throws MvsException {
     LongByReference n = new LongByReference();
@@ -204,7 +236,10 @@ public final class Session implements AutoCloseable {
     MvsException.check(CApi.LIB.mvs_session_clear_prompts(h()));
   }
 
-  /** Predicts the current image; its logits feed the next prediction. */
+  /**
+   * Predicts the current image: a pure function of the session (two calls give the same
+   * result); a prompt added afterwards makes this prediction the next one's mask input.
+   */
   public synchronized Prediction predict() throws MvsException {
     int[] wh = imageSize();
     int n = wh[0] * wh[1];
@@ -220,7 +255,49 @@ public final class Session implements AutoCloseable {
     probs.get(p);
     byte[] m = new byte[n];
     mask.get(m);
-    return new Prediction(wh[0], wh[1], p, m);
+    float[] u = new float[1];
+    MvsException.check(CApi.LIB.mvs_session_uncertainty(h(), u));
+    return new Prediction(wh[0], wh[1], p, m, u[0]);
+  }
+
+  /** Progress of {@link #predictBatch}: return false to cancel. */
+  public interface Progress {
+    /** {@code done} of {@code total} images finished. */
+    boolean update(long done, long total);
+  }
+
+  /**
+   * Predicts each image with the context and no prompts, without changing the session (one
+   * intensity window for all: the images' windows must agree). {@code progress} may be null;
+   * returning false from it cancels (MvsException CANCELLED).
+   */
+  public synchronized BatchResult predictBatch(Image[] images, Progress progress)
+      throws MvsException {
+    int n = images.length;
+    byte[][] masks = new byte[n][];
+    if (n == 0) {
+      return new BatchResult(masks, new float[0]);
+    }
+    CApi.MvsImage[] cs = (CApi.MvsImage[]) new CApi.MvsImage().toArray(n);
+    Memory[] buffers = new Memory[n];
+    Pointer[] ptrs = new Pointer[n];
+    for (int i = 0; i < n; i++) {
+      images[i].fill(cs[i]);
+      cs[i].write();
+      buffers[i] = new Memory(Math.max(1L, (long) images[i].width() * images[i].height()));
+      ptrs[i] = buffers[i];
+    }
+    float[] u = new float[n];
+    CApi.MvsProgressFn cb =
+        progress == null
+            ? null
+            : (long done, long total, Pointer userData) ->
+                progress.update(done, total) ? 0 : 1;
+    MvsException.check(CApi.LIB.mvs_session_predict_batch(h(), cs, n, ptrs, u, cb, null));
+    for (int i = 0; i < n; i++) {
+      masks[i] = buffers[i].getByteArray(0, images[i].width() * images[i].height());
+    }
+    return new BatchResult(masks, u);
   }
 
   /**

@@ -139,4 +139,80 @@ class SessionTest {
     assertThrows(IllegalStateException.class, s::contextCount);
     assertThrows(IllegalStateException.class, () -> new Session(m));
   }
+
+  @Test
+  void optionsPurePredictBatchAndUncertainty() throws Exception {
+    ModelOptions o = new ModelOptions();
+    o.backend = Backend.CPU;
+    o.threads = 1;
+    try (Model m = Model.loadDefault(o);
+        Session s = new Session(m);
+        Session one = new Session(m)) {
+      assertTrue(m.backendName().contains("1 threads"), m.backendName());
+      byte[][] a = scene(20);
+      byte[][] b = scene(30);
+      s.addContext(Image.u8(a[0], W, H, 0), a[1], 0);
+      one.addContext(Image.u8(a[0], W, H, 0), a[1], 0);
+      s.setImage(Image.u8(b[0], W, H, 0));
+      s.addClick(30.5, 21.5, true);
+      Prediction p1 = s.predict();
+      Prediction p2 = s.predict();
+      assertArrayEquals(p1.probabilities, p2.probabilities, 0f, "two predicts in a row differ");
+      assertTrue(p1.uncertainty >= 0f && p1.uncertainty <= 1f);
+      final long[] calls = {0};
+      BatchResult r =
+          s.predictBatch(
+              new Image[] {Image.u8(b[0], W, H, 0), Image.u8(a[0], W, H, 0)},
+              (done, total) -> {
+                calls[0]++;
+                return true;
+              });
+      assertEquals(2, calls[0]);
+      one.setImage(Image.u8(a[0], W, H, 0));
+      Prediction single = one.predict();
+      assertArrayEquals(single.mask, r.masks[1], "batch differs from a single prediction");
+      assertEquals(single.uncertainty, r.uncertainty[1], 0f);
+      MvsException e =
+          assertThrows(
+              MvsException.class,
+              () -> s.predictBatch(new Image[] {Image.u8(b[0], W, H, 0)}, (d, t) -> false));
+      assertEquals(MvsException.CANCELLED, e.status());
+      assertArrayEquals(p1.probabilities, s.predict().probabilities, 0f, "session changed");
+      s.setContextPolicy(1, Select.SIMILAR);
+      s.cancel(); // no call runs: no effect
+      s.predict();
+    }
+  }
+
+  @Test
+  void logMessagesGoToJavaUtilLogging() throws Exception {
+    java.util.logging.Logger log = java.util.logging.Logger.getLogger("org.multiverseg");
+    final int[] n = {0};
+    java.util.logging.Handler h =
+        new java.util.logging.Handler() {
+          @Override
+          public void publish(java.util.logging.LogRecord r) {
+            n[0]++;
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    log.setLevel(java.util.logging.Level.ALL);
+    log.addHandler(h);
+    try {
+      Logging.toJavaUtilLogging();
+      cpu().close(); // loading logs what was loaded (debug level)
+      assertTrue(n[0] > 0, "no log message reached java.util.logging");
+      Logging.off();
+      int before = n[0];
+      cpu().close();
+      assertEquals(before, n[0]);
+    } finally {
+      log.removeHandler(h);
+    }
+  }
 }

@@ -1,0 +1,43 @@
+//! One version for everything: the workspace's (Cargo) must equal CMake's project version,
+//! the Java artifact's, the header's version macros and the Python package's.
+
+use std::path::Path;
+
+fn read(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The text after `key` up to the first of `end`.
+fn after<'a>(s: &'a str, key: &str, end: char) -> &'a str {
+    let i = s.find(key).unwrap_or_else(|| panic!("{key} not found")) + key.len();
+    s[i..].trim_start().split(end).next().unwrap().trim()
+}
+
+#[test]
+fn every_manifest_has_the_workspace_version() {
+    let v = env!("CARGO_PKG_VERSION");
+    let cmake = read("CMakeLists.txt");
+    assert_eq!(
+        after(&cmake, "project(MultiverSeg VERSION", ' '),
+        v,
+        "CMakeLists.txt"
+    );
+    let pom = read("bindings/java/pom.xml");
+    let artifact = &pom[pom.find("<artifactId>multiverseg</artifactId>").unwrap()..];
+    assert_eq!(
+        after(artifact, "<version>", '<'),
+        v,
+        "bindings/java/pom.xml"
+    );
+    let h = read("crates/multiverseg-capi/include/multiverseg.h");
+    let macros = format!(
+        "{}.{}.{}",
+        after(&h, "#define MVS_VERSION_MAJOR", '\n'),
+        after(&h, "#define MVS_VERSION_MINOR", '\n'),
+        after(&h, "#define MVS_VERSION_PATCH", '\n')
+    );
+    assert_eq!(macros, v, "the header's version macros");
+}

@@ -1,0 +1,245 @@
+//! PNG images and masks.
+//!
+//! Images: 8- or 16-bit, gray or colour. Colour is converted to one channel with the
+//! ITU-R 601-2 luma weights (0.299 R + 0.587 G + 0.114 B, as PIL's `convert("L")`); alpha
+//! is ignored. Values come back as f32 in [0, 1] (value / full scale); the session then
+//! rescales intensities by its window (min-max by default).
+//!
+//! Masks: one rule everywhere in the library: **nonzero = foreground**. A mask holding more
+//! than two distinct values is ambiguous (a label map): reading it is an error naming the
+//! file and its values, unless the caller picks the label to segment.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::path::Path;
+
+/// A decoded single-channel image: row-major values in [0, 1], `width * height` of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrayImage {
+    /// Row-major pixel values in [0, 1] (value / full scale of the file's bit depth).
+    pub pixels: Vec<f32>,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+fn open(path: &Path) -> Result<image::DynamicImage> {
+    image::open(path).map_err(|e| match e {
+        image::ImageError::IoError(io) => Error::io(path, io),
+        other => Error::new(ErrorKind::Format, format!("{}: {other}", path.display())),
+    })
+}
+
+/// Reads a PNG (or another format the `image` crate decodes) as one gray channel in [0, 1].
+///
+/// Errors: [`ErrorKind::Io`] when the file cannot be read, [`ErrorKind::Format`] when it
+/// does not decode; the message names the path.
+pub fn read_gray(path: &Path) -> Result<GrayImage> {
+    let g = open(path)?.to_luma32f();
+    let (width, height) = (g.width() as usize, g.height() as usize);
+    Ok(GrayImage {
+        pixels: g.into_raw(),
+        width,
+        height,
+    })
+}
+
+/// An image's pixels in the file's own units (8 or 16 bit; colour converted to luma), so
+/// that an intensity window given in those units applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilePixels {
+    /// 8-bit values.
+    U8(Vec<u8>),
+    /// 16-bit values.
+    U16(Vec<u16>),
+    /// Floating-point values (32-bit float files).
+    F32(Vec<f32>),
+}
+
+/// A decoded image in its file units, see [`FilePixels`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileImage {
+    /// Row-major pixels.
+    pub pixels: FilePixels,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+impl FileImage {
+    /// A view for [`crate::Session::set_image`] and friends.
+    pub fn view(&self) -> crate::ImageView<'_> {
+        let pixels = match &self.pixels {
+            FilePixels::U8(v) => crate::Pixels::U8(v),
+            FilePixels::U16(v) => crate::Pixels::U16(v),
+            FilePixels::F32(v) => crate::Pixels::F32(v),
+        };
+        crate::ImageView::packed(pixels, self.width, self.height)
+    }
+}
+
+/// Reads an image in its own units: 8-bit files as u8, 16-bit as u16, float as f32; colour
+/// becomes luma (ITU-R 601-2) at the same depth, alpha is ignored.
+///
+/// Errors: as [`read_gray`].
+pub fn read_image(path: &Path) -> Result<FileImage> {
+    let img = open(path)?;
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    let c = img.color();
+    let pixels = match img {
+        image::DynamicImage::ImageLuma8(b) => FilePixels::U8(b.into_raw()),
+        image::DynamicImage::ImageLuma16(b) => FilePixels::U16(b.into_raw()),
+        other => match c.bytes_per_pixel() / c.channel_count() {
+            1 => FilePixels::U8(other.to_luma8().into_raw()),
+            2 => FilePixels::U16(other.to_luma16().into_raw()),
+            _ => FilePixels::F32(other.to_luma32f().into_raw()),
+        },
+    };
+    Ok(FileImage {
+        pixels,
+        width,
+        height,
+    })
+}
+
+/// Which label value of a mask file is the foreground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaskLabel {
+    /// Nonzero = foreground; a file with more than two distinct values is an error.
+    #[default]
+    Nonzero,
+    /// Pixels equal to this value (in the file's own units, e.g. 0..65535 for 16-bit) are
+    /// the foreground, everything else background.
+    Value(u32),
+}
+
+/// A decoded mask: `width * height` bytes, 1 = foreground, 0 = background.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskImage {
+    /// Row-major 0/1 values.
+    pub data: Vec<u8>,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+/// Reads a mask file by [`MaskLabel`]: 8- or 16-bit gray (labels 0/1, 0/255, 0/65535, or
+/// any other pair with 0) or colour (converted to gray first).
+///
+/// Errors: as [`read_gray`]; [`ErrorKind::InvalidArgument`] naming the file and its values
+/// when `label` is `Nonzero` and the file holds more than two distinct values, or when
+/// `Value(v)` does not occur in it.
+pub fn read_mask(path: &Path, label: MaskLabel) -> Result<MaskImage> {
+    let img = open(path)?;
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    // The file's own integer values (8 or 16 bit), so a label means what the file says.
+    let values: Vec<u32> = match img {
+        image::DynamicImage::ImageLuma16(b) => b.into_raw().into_iter().map(u32::from).collect(),
+        image::DynamicImage::ImageLuma8(b) => b.into_raw().into_iter().map(u32::from).collect(),
+        other if other.color().bytes_per_pixel() / other.color().channel_count() >= 2 => other
+            .to_luma16()
+            .into_raw()
+            .into_iter()
+            .map(u32::from)
+            .collect(),
+        other => other
+            .to_luma8()
+            .into_raw()
+            .into_iter()
+            .map(u32::from)
+            .collect(),
+    };
+    let data = mask_from_values(&values, label)
+        .map_err(|msg| Error::arg(format!("{}: {msg}", path.display())))?;
+    Ok(MaskImage {
+        data,
+        width,
+        height,
+    })
+}
+
+/// Applies the mask rule to integer label values; the error text names the values found.
+pub(crate) fn mask_from_values(
+    values: &[u32],
+    label: MaskLabel,
+) -> std::result::Result<Vec<u8>, String> {
+    match label {
+        MaskLabel::Nonzero => {
+            let mut distinct: Vec<u32> = Vec::new();
+            for &v in values {
+                if !distinct.contains(&v) {
+                    distinct.push(v);
+                    if distinct.len() > 2 {
+                        distinct.sort_unstable();
+                        return Err(format!(
+                            "the mask holds more than two values ({}, ...): it looks like a label map; \
+                             pick the label to segment (--label VALUE in the CLI, MaskLabel::Value in the API)",
+                            distinct.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                }
+            }
+            if distinct.len() == 2 && !distinct.contains(&0) {
+                distinct.sort_unstable();
+                return Err(format!(
+                    "the mask holds the values {} and {}, neither of them 0: nonzero = foreground \
+                     would make every pixel foreground; pick the label to segment",
+                    distinct[0], distinct[1]
+                ));
+            }
+            Ok(values.iter().map(|&v| (v != 0) as u8).collect())
+        }
+        MaskLabel::Value(l) => {
+            if !values.contains(&l) {
+                let mut d: Vec<u32> = values.to_vec();
+                d.sort_unstable();
+                d.dedup();
+                d.truncate(8);
+                return Err(format!(
+                    "label {l} does not occur in the mask (values: {})",
+                    d.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            Ok(values.iter().map(|&v| (v == l) as u8).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonzero_is_foreground_for_any_binary_encoding() {
+        for hi in [1u32, 255, 65535, 7] {
+            assert_eq!(
+                mask_from_values(&[0, hi, hi, 0], MaskLabel::Nonzero).unwrap(),
+                vec![0, 1, 1, 0]
+            );
+        }
+        // All background is a valid (empty) mask.
+        assert_eq!(
+            mask_from_values(&[0, 0], MaskLabel::Nonzero).unwrap(),
+            vec![0, 0]
+        );
+    }
+
+    #[test]
+    fn label_maps_need_a_chosen_label() {
+        let e = mask_from_values(&[0, 1, 2, 1], MaskLabel::Nonzero).unwrap_err();
+        assert!(e.contains("0, 1, 2") && e.contains("label"), "{e}");
+        assert_eq!(
+            mask_from_values(&[0, 1, 2, 1], MaskLabel::Value(2)).unwrap(),
+            vec![0, 0, 1, 0]
+        );
+        let e = mask_from_values(&[0, 1, 2], MaskLabel::Value(5)).unwrap_err();
+        assert!(e.contains("label 5") && e.contains("0, 1, 2"), "{e}");
+        let e = mask_from_values(&[3, 4], MaskLabel::Nonzero).unwrap_err();
+        assert!(e.contains("3 and 4"), "{e}");
+    }
+}

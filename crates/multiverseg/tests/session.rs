@@ -1,0 +1,508 @@
+//! Session behaviour on the small test model: context bookkeeping, failed calls change
+//! nothing, undo, commit, save/load, folder import, network choice.
+
+mod common;
+
+use multiverseg::io::png::MaskLabel;
+use multiverseg::{ImageView, Model, Pixels, RawInput, Session, Window};
+use std::path::{Path, PathBuf};
+
+fn model() -> Model {
+    common::small_cpu_model()
+}
+
+fn image(w: usize, h: usize, seed: u32) -> Vec<f32> {
+    (0..w * h)
+        .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) >> 16) as f32 / 65536.0)
+        .collect()
+}
+
+fn disk(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h)
+        .map(|i| {
+            (((i % w) as i64 - w as i64 / 2).pow(2) + ((i / w) as i64 - h as i64 / 2).pow(2) < 100)
+                as u8
+        })
+        .collect()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mvs-session-{name}-{}", std::process::id()))
+}
+
+#[test]
+fn context_bookkeeping_and_failed_calls_change_nothing() {
+    let mut s = Session::new(model());
+    let (w, h) = (37, 29);
+    let px = image(w, h, 1);
+    let view = ImageView::packed(Pixels::F32(&px), w, h);
+    let a = s
+        .context_add(&view, Window::MinMax, &disk(w, h), w)
+        .unwrap();
+    let b = s
+        .context_add(&view, Window::Range(0.0, 0.5), &disk(w, h), w)
+        .unwrap();
+    assert_ne!(a, b);
+    // Wrong mask size: error, nothing added.
+    assert!(s
+        .context_add(&view, Window::MinMax, &disk(w, h)[..w * h - 1], w)
+        .is_err());
+    let mut bad = px.clone();
+    bad[7] = f32::INFINITY;
+    assert!(s
+        .context_add(
+            &ImageView::packed(Pixels::F32(&bad), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w
+        )
+        .is_err());
+    assert_eq!(s.context_ids(), vec![a, b]);
+    assert!(s.context_remove(999).is_err());
+    s.context_remove(a).unwrap();
+    assert_eq!(s.context_ids(), vec![b]);
+    // Labels are binary.
+    assert!(s.context()[0].label.iter().all(|&v| v == 0.0 || v == 1.0));
+    assert!(s.context()[0].label.iter().any(|&v| v == 1.0));
+}
+
+#[test]
+fn predict_undo_commit_and_network_choice() {
+    let m = model();
+    let mut s = Session::new(m.clone());
+    let (w, h) = (50, 40);
+    let px = image(w, h, 2);
+    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+        .unwrap();
+    s.add_click(25.0, 20.0, true).unwrap();
+    let p1 = s.predict().unwrap();
+    assert_eq!(p1.mask().len(), w * h);
+    // Empty context -> the UNet: same logits as a raw UNet inference on the same input.
+    let mut x = s.network_input().unwrap();
+    x[4 * 128 * 128..].iter_mut().for_each(|v| *v = 0.0);
+    let unet = m
+        .infer(
+            multiverseg::NetworkChoice::ScribblePrompt,
+            1,
+            &RawInput {
+                target: &x,
+                context_images: &[],
+                context_labels: &[],
+                height: 128,
+                width: 128,
+            },
+        )
+        .unwrap();
+    assert_eq!(p1.logits, unet);
+    // A prompt added after a prediction makes its logits channel 4; undo restores the
+    // state before the prompt.
+    s.add_click(5.0, 5.0, false).unwrap();
+    assert_eq!(&s.network_input().unwrap()[4 * 128 * 128..], &p1.logits[..]);
+    s.undo().unwrap();
+    s.undo().unwrap();
+    assert!(s.network_input().unwrap()[4 * 128 * 128..]
+        .iter()
+        .all(|&v| v == 0.0));
+    assert!(s.undo().is_err());
+    s.add_click(25.0, 20.0, true).unwrap();
+    s.predict().unwrap();
+    let id = s.commit().unwrap();
+    assert_eq!(s.context_ids(), vec![id]);
+    assert!(s.predict().is_err(), "commit clears the target");
+    // With one entry and min_context 1, MultiverSegNet runs.
+    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+        .unwrap();
+    let x = s.network_input().unwrap();
+    let p = s.predict().unwrap();
+    let e = &s.context()[0];
+    let mvs = m
+        .infer(
+            multiverseg::NetworkChoice::MultiverSeg,
+            1,
+            &RawInput {
+                target: &x,
+                context_images: &e.image,
+                context_labels: &e.label,
+                height: 128,
+                width: 128,
+            },
+        )
+        .unwrap();
+    assert_eq!(p.logits, mvs);
+}
+
+#[test]
+fn save_load_roundtrip_and_bad_files() {
+    let mut s = Session::new(model());
+    let (w, h) = (33, 33);
+    let px = image(w, h, 3);
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&px), w, h),
+        Window::MinMax,
+        &disk(w, h),
+        w,
+    )
+    .unwrap();
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&px), w, h),
+        Window::MinMax,
+        &disk(w, h),
+        w,
+    )
+    .unwrap();
+    let p = tmp("ctx");
+    s.context_save(&p).unwrap();
+    let mut t = Session::new(model());
+    t.context_load(&p).unwrap();
+    assert_eq!(t.context(), s.context());
+    // A truncated file fails and leaves the session as it was.
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
+    assert!(t.context_load(&p).is_err());
+    assert_eq!(t.context_count(), 2);
+    // New ids continue after loaded ones.
+    let id = t
+        .context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    assert!(id > *s.context_ids().iter().max().unwrap());
+    std::fs::remove_file(&p).ok();
+}
+
+#[test]
+fn imports_a_slicer_folder() {
+    let mut s = Session::new(model());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/example");
+    let ids = s.context_import_folder(&dir, MaskLabel::Nonzero).unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(s
+        .context_import_folder(Path::new("/nonexistent"), MaskLabel::Nonzero)
+        .is_err());
+    assert_eq!(s.context_count(), 3);
+}
+
+/// Four sessions on four threads share one CPU model (its thread pool, the conv op's
+/// per-thread scratch): each gets exactly the logits it gets alone, for S = 1, 2 and 3.
+#[test]
+fn sessions_on_threads_share_one_cpu_model() {
+    let m = model();
+    let (w, h) = (45, 38);
+    let run = |m: Model, seed: u32| {
+        let mut s = Session::new(m);
+        let mut out = Vec::new();
+        for k in 0..3 {
+            // image() shifts by its seed before dropping the low 16 bits: spread the seeds.
+            let px = image(w, h, seed.wrapping_mul(0x9e37_79b9).wrapping_add(k << 20));
+            s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+                .unwrap();
+            if k > 0 {
+                s.add_click(22.0, 19.0, true).unwrap();
+            }
+            out.push(s.predict().unwrap().logits);
+            s.add_click(1.0, 1.0, false).unwrap();
+            out.push(s.predict().unwrap().logits);
+            s.commit_mask(&disk(w, h), w).unwrap();
+        }
+        out
+    };
+    let seeds = [1, 7, 13, 29];
+    let alone: Vec<_> = seeds.iter().map(|&seed| run(m.clone(), seed)).collect();
+    let together: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = seeds
+            .iter()
+            .map(|&seed| {
+                let m = m.clone();
+                sc.spawn(move || run(m, seed))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (a, b) in alone.iter().zip(&together) {
+        assert!(a.iter().flatten().all(|v| v.is_finite()));
+        assert!(a == b, "concurrent sessions changed each other's results");
+    }
+    // The seeds give different images, so equal results above are not trivially equal.
+    assert!(alone[0] != alone[1], "two seeds gave the same logits");
+}
+
+/// Predict is a pure function of the session's state (issue: three predicts in a row
+/// used to drift): repeated calls give the same bits; a prompt added after a prediction
+/// makes that prediction the mask input; undo restores it.
+#[test]
+fn predict_is_pure_and_the_mask_input_follows_the_protocol() {
+    let mut s = Session::new(model());
+    let (w, h) = (64, 64);
+    let px = image(w, h, 11);
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&px), w, h),
+        Window::MinMax,
+        &disk(w, h),
+        w,
+    )
+    .unwrap();
+    let px2 = image(w, h, 12);
+    s.set_image(&ImageView::packed(Pixels::F32(&px2), w, h), Window::MinMax)
+        .unwrap();
+    s.add_click(32.5, 32.5, true).unwrap();
+    let p1 = s.predict().unwrap();
+    let p2 = s.predict().unwrap();
+    let p3 = s.predict().unwrap();
+    assert_eq!(p1, p2);
+    assert_eq!(p2, p3);
+    let mi = 4 * 128 * 128;
+    assert!(s.network_input().unwrap()[mi..].iter().all(|&v| v == 0.0));
+    // A prompt after a prediction: the mask input is that prediction's logits.
+    s.add_click(5.5, 5.5, false).unwrap();
+    assert_eq!(&s.network_input().unwrap()[mi..], &p1.logits[..]);
+    let q1 = s.predict().unwrap();
+    assert_ne!(q1, p1);
+    // Two prompts without a prediction in between: the mask input stays p1's.
+    s.add_click(60.5, 60.5, false).unwrap();
+    assert_eq!(&s.network_input().unwrap()[mi..], &q1.logits[..]);
+    s.undo().unwrap();
+    assert_eq!(&s.network_input().unwrap()[mi..], &p1.logits[..]);
+    assert_eq!(s.last_prediction(), Some(&q1));
+    s.undo().unwrap();
+    assert_eq!(s.last_prediction(), Some(&p1));
+    assert_eq!(
+        s.predict().unwrap(),
+        p1,
+        "undo restores the state before the prompt"
+    );
+}
+
+/// The batch equals single predictions with no prompts, bit for bit; progress sees every
+/// image; stopping it (or the cancel token) fails with Cancelled and changes nothing.
+#[test]
+fn predict_batch_equals_single_predictions_and_cancels_cleanly() {
+    use multiverseg::ErrorKind;
+    let m = model();
+    let mut s = Session::new(m.clone());
+    let (w, h) = (48, 40);
+    for k in 0..3 {
+        let px = image(w, h, 20 + k);
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    let imgs: Vec<Vec<f32>> = (0..4).map(|k| image(w + k, h, 40 + k as u32)).collect();
+    let views: Vec<ImageView> = imgs
+        .iter()
+        .enumerate()
+        .map(|(k, p)| ImageView::packed(Pixels::F32(p), w + k, h))
+        .collect();
+    let mut seen = Vec::new();
+    let mut progress = |d: usize, t: usize| {
+        seen.push((d, t));
+        true
+    };
+    let batch = s
+        .predict_batch(&views, Window::MinMax, Some(&mut progress))
+        .unwrap();
+    assert_eq!(seen, vec![(1, 4), (2, 4), (3, 4), (4, 4)]);
+    for (k, v) in views.iter().enumerate() {
+        s.set_image(v, Window::MinMax).unwrap();
+        assert_eq!(s.predict().unwrap(), batch[k], "image {k}");
+        assert!((0.0..=1.0).contains(&batch[k].uncertainty()));
+    }
+    // Cancelled by progress after two images: an error, and the session as it was.
+    let before = s.predict().unwrap();
+    let ids = s.context_ids();
+    let mut stop = |d: usize, _: usize| d < 2;
+    let e = s
+        .predict_batch(&views, Window::MinMax, Some(&mut stop))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Cancelled);
+    assert_eq!(s.context_ids(), ids);
+    assert_eq!(s.predict().unwrap(), before);
+    // A bad image fails before any work and names it.
+    let bad = [0.0f32; 3];
+    let mut with_bad = views.clone();
+    with_bad.push(ImageView::packed(Pixels::F32(&bad), 2, 2));
+    let e = s
+        .predict_batch(&with_bad, Window::MinMax, None)
+        .unwrap_err();
+    assert!(e.message.contains("images[4]"), "{}", e.message);
+}
+
+/// The cancel token stops a prediction that is running on another thread.
+#[test]
+fn cancel_from_another_thread_stops_a_prediction() {
+    use multiverseg::ErrorKind;
+    let mut s = Session::new(model());
+    let (w, h) = (64, 64);
+    for k in 0..6 {
+        let px = image(w, h, 60 + k);
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    let token = s.cancel_token();
+    let imgs: Vec<Vec<f32>> = (0..400).map(|k| image(w, h, 100 + k)).collect();
+    let views: Vec<ImageView> = imgs
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), w, h))
+        .collect();
+    let started = std::sync::atomic::AtomicBool::new(false);
+    let r = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            while !started.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            token.cancel();
+        });
+        let mut p = |_: usize, _: usize| {
+            started.store(true, std::sync::atomic::Ordering::Release);
+            true
+        };
+        s.predict_batch(&views, Window::MinMax, Some(&mut p))
+    });
+    assert_eq!(r.unwrap_err().kind, ErrorKind::Cancelled);
+    // The next call starts afresh (the token is cleared when a call starts).
+    s.set_image(&views[0], Window::MinMax).unwrap();
+    assert!(s.predict().is_ok());
+}
+
+/// A capped policy uses only the chosen entries: the prediction equals one made with a
+/// session that holds just those entries.
+#[test]
+fn a_capped_context_policy_uses_the_chosen_entries() {
+    use multiverseg::{ContextPolicy, Select};
+    let m = model();
+    let (w, h) = (40, 40);
+    let imgs: Vec<Vec<f32>> = (0..5).map(|k| image(w, h, 200 + k)).collect();
+    let mut all = Session::new(m.clone());
+    for p in &imgs {
+        all.context_add(
+            &ImageView::packed(Pixels::F32(p), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    let target = image(w, h, 300);
+    let tv = ImageView::packed(Pixels::F32(&target), w, h);
+    all.set_context_policy(ContextPolicy::capped(2, Select::Latest))
+        .unwrap();
+    all.set_image(&tv, Window::MinMax).unwrap();
+    let capped = all.predict().unwrap();
+    let mut two = Session::new(m);
+    for p in &imgs[3..] {
+        two.context_add(
+            &ImageView::packed(Pixels::F32(p), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    two.set_image(&tv, Window::MinMax).unwrap();
+    assert_eq!(capped, two.predict().unwrap());
+    all.set_context_policy(ContextPolicy::all()).unwrap();
+    assert_ne!(
+        all.predict().unwrap(),
+        capped,
+        "all five entries give another result"
+    );
+    assert!(all
+        .set_context_policy(ContextPolicy::capped(0, Select::Similar))
+        .is_err());
+}
+
+/// The memory limit fails a prediction before it allocates, naming S and the estimate.
+#[test]
+fn a_prediction_over_the_memory_limit_fails_before_allocating() {
+    use multiverseg::{ErrorKind, ModelOptions};
+    let m = Model::from_weights(
+        common::small_weights(),
+        &ModelOptions {
+            backend: multiverseg::BackendKind::Cpu,
+            threads: 1,
+            // The small model needs about 25 MiB at S = 1 and 500 MiB at S = 40.
+            memory_limit: 64 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut s = Session::new(m);
+    let (w, h) = (32, 32);
+    let px = image(w, h, 5);
+    for _ in 0..40 {
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
+        .unwrap();
+    let e = s.predict().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::OutOfMemory);
+    assert!(
+        e.message.contains("S = 40") && e.message.contains("MiB"),
+        "{}",
+        e.message
+    );
+    // Under a cap the same session fits.
+    s.set_context_policy(multiverseg::ContextPolicy::capped(
+        1,
+        multiverseg::Select::Latest,
+    ))
+    .unwrap();
+    assert!(s.predict().is_ok());
+}
+
+/// Mask files: one rule everywhere (nonzero = foreground); label maps need a label.
+#[test]
+fn folder_masks_follow_one_rule() {
+    use multiverseg::ErrorKind;
+    let dir = tmp("labels");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (w, h) = (20u32, 16u32);
+    let img = image::GrayImage::from_fn(w, h, |x, y| image::Luma([(x * 10 + y) as u8]));
+    img.save(dir.join("image_0.png")).unwrap();
+    // A 16-bit 0/1 mask: the old folder import read it as empty.
+    let m16 = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(w, h, |x, _| {
+        image::Luma([(x < 10) as u16])
+    });
+    m16.save(dir.join("mask_0.png")).unwrap();
+    let mut s = Session::new(model());
+    s.context_import_folder(&dir, MaskLabel::Nonzero).unwrap();
+    let fg = s.context()[0].label.iter().filter(|&&v| v == 1.0).count();
+    assert!(
+        fg > 128 * 128 / 3,
+        "a 0/1 mask must not be read as empty ({fg} pixels)"
+    );
+    // Labels 0/1/2: an error naming the file and the values, unless a label is chosen.
+    let m3 = image::GrayImage::from_fn(w, h, |x, _| image::Luma([(x / 7) as u8]));
+    m3.save(dir.join("mask_0.png")).unwrap();
+    let e = s
+        .context_import_folder(&dir, MaskLabel::Nonzero)
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(
+        e.message.contains("mask_0.png") && e.message.contains("0, 1, 2"),
+        "{}",
+        e.message
+    );
+    assert_eq!(s.context_count(), 1, "a failed import adds nothing");
+    s.context_import_folder(&dir, MaskLabel::Value(2)).unwrap();
+    assert_eq!(s.context_count(), 2);
+    std::fs::remove_dir_all(&dir).ok();
+}

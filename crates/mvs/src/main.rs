@@ -1,0 +1,58 @@
+//! `mvs`: the multiverseg command line. Convert checkpoints, segment PNGs, run raw tensors,
+//! export ONNX, benchmark, evaluate. Each subcommand lives in `commands/`; this file only
+//! parses the command line and dispatches.
+//!
+//! Environment overrides (the library itself reads none): `MVS_MODEL` (the default model
+//! file), `MVS_GPU_ADAPTER` (an adapter name substring), `MVS_GPU_CONV_TILE` (e.g. 4x8).
+//! Log messages go to stderr (`MVS_LOG=debug` for more).
+
+mod commands;
+mod common;
+mod plot;
+
+use clap::{Parser, Subcommand};
+use commands::{bench, convert, eval, export, infer, predict};
+
+#[derive(Parser)]
+#[command(
+    name = "mvs",
+    version,
+    about = "MultiverSeg: in-context interactive segmentation of 2D biomedical images"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Convert official PyTorch checkpoints to the library's safetensors file (no Python).
+    Convert(convert::Args),
+    /// Segment one image: context from a folder, clicks, a box, scribbles, a window.
+    Predict(predict::Args),
+    /// Raw tensor mode: .npy in, logits .npy out, no preprocessing.
+    Infer(infer::Args),
+    /// Write a network as ONNX (standard operators, batch B and context size S dynamic).
+    ExportOnnx(export::Args),
+    /// The evaluation protocol: simulated users on task folders (images/, masks/); writes
+    /// results.csv, plots, and with --all a summary.md.
+    Eval(eval::Args),
+    /// Time predictions on random inputs; prints median_ms per configuration.
+    Bench(bench::Args),
+}
+
+fn main() {
+    common::init_logging();
+    let r = match Cli::parse().cmd {
+        Cmd::Convert(a) => convert::run(a),
+        Cmd::Predict(a) => predict::run(a),
+        Cmd::Infer(a) => infer::run(a),
+        Cmd::ExportOnnx(a) => export::run(a),
+        Cmd::Eval(a) => eval::run(a),
+        Cmd::Bench(a) => bench::run(a),
+    };
+    if let Err(msg) = r {
+        eprintln!("mvs: error: {msg}");
+        std::process::exit(1);
+    }
+}

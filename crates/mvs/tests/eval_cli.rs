@@ -1,0 +1,126 @@
+//! `mvs eval` end to end on the small test model: the same seeds give the same CSV, the
+//! plots are written, a missing task folder is an error naming it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The core crate's test data (the small model, the example images).
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../multiverseg/tests/data")
+}
+
+fn example_task(dir: &Path) -> PathBuf {
+    let src = data().join("example");
+    let t = dir.join("example");
+    std::fs::create_dir_all(t.join("images")).unwrap();
+    std::fs::create_dir_all(t.join("masks")).unwrap();
+    for i in 0..3 {
+        std::fs::copy(
+            src.join(format!("image_{i}.png")),
+            t.join(format!("images/{i:03}.png")),
+        )
+        .unwrap();
+        std::fs::copy(
+            src.join(format!("mask_{i}.png")),
+            t.join(format!("masks/{i:03}.png")),
+        )
+        .unwrap();
+    }
+    t
+}
+
+#[test]
+fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
+    let tmp = std::env::temp_dir().join(format!("mvs-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let task = example_task(&tmp);
+    let d = data().join("small");
+    let w =
+        multiverseg::Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap();
+    let model = tmp.join("small.safetensors");
+    w.save(&model).unwrap();
+    let run = |out: &str, seeds: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mvs"))
+            .args(["eval", "--model"])
+            .arg(&model)
+            .arg("--task")
+            .arg(&task)
+            .args([
+                "--n",
+                "2",
+                "--seeds",
+                seeds,
+                "--max-interactions",
+                "2",
+                "--threads",
+                "2",
+            ])
+            .arg("--out")
+            .arg(tmp.join(out))
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "mvs eval failed:\n{text}");
+        eprintln!("{text}");
+        std::fs::read_to_string(tmp.join(out).join("results.csv")).unwrap()
+    };
+    let a = run("a", "2");
+    let b = run("b", "2");
+    assert_eq!(a, b, "same seeds, different results");
+    let lines: Vec<&str> = a.lines().collect();
+    assert_eq!(
+        lines[0],
+        "task,seed,position,method,interactions,dice,image"
+    );
+    // 2 seeds x (seed image for both methods + 2 positions x 2 methods).
+    assert_eq!(lines.len(), 1 + 2 * (2 + 4));
+    for l in &lines[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), 7, "{l}");
+        let k: usize = f[4].parse().unwrap();
+        let dice: f64 = f[5].parse().unwrap();
+        assert!(k <= 2 && (0.0..=1.0).contains(&dice), "{l}");
+    }
+    let png = image::open(tmp.join("a/noi90.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (800, 500));
+
+    let ic = Command::new(env!("CARGO_BIN_EXE_mvs"))
+        .args([
+            "eval",
+            "--in-context",
+            "--k",
+            "1,2",
+            "--seeds",
+            "2",
+            "--model",
+        ])
+        .arg(&model)
+        .arg("--task")
+        .arg(&task)
+        .arg("--out")
+        .arg(tmp.join("ic"))
+        .output()
+        .unwrap();
+    assert!(
+        ic.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ic.stderr)
+    );
+    let csv = std::fs::read_to_string(tmp.join("ic/in_context.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
+    assert!(tmp.join("ic/in_context.png").exists());
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_mvs"))
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--task")
+        .arg(tmp.join("missing"))
+        .arg("--out")
+        .arg(tmp.join("bad"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing"));
+    std::fs::remove_dir_all(&tmp).ok();
+}

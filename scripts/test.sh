@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Runs the test tiers. Usage: scripts/test.sh [--install] [TIER...]
+#
+# Tiers (all of them when none is named):
+#   rust    cargo test --workspace --release: the pure-Rust tests (what plain `cargo test`
+#           runs); needs only Rust.
+#   lint    cargo fmt --check, cargo clippy -D warnings (missing docs included), the MSRV
+#           build (Rust 1.91, installed with rustup when missing).
+#   gpu     the GPU backend on Mesa's software Vulkan (lavapipe).
+#   c       the C API test plain, under valgrind and with AddressSanitizer/UBSan.
+#   cpp     the CMake package, the C++ wrapper's GoogleTest suite, the C/C++ examples.
+#   java    the Maven/JUnit suite of the Java bindings and the Java example.
+#
+# Each tier first checks the system packages it needs. Missing ones are installed with
+# apt-get when --install is given (as root, Debian/Ubuntu); otherwise the script names
+# them and fails. Tests outside the `rust` tier are #[ignore]d in plain `cargo test`
+# (with the tier's name as the reason) and run here with --ignored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install=0
+tiers=()
+for a in "$@"; do
+  case "$a" in
+    --install) install=1 ;;
+    rust|lint|gpu|c|cpp|java) tiers+=("$a") ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "scripts/test.sh: unknown argument '$a'" >&2; exit 2 ;;
+  esac
+done
+[ ${#tiers[@]} -gt 0 ] || tiers=(lint rust gpu c cpp java)
+
+command -v cargo >/dev/null || { echo "scripts/test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+# Mesa's WSI complains on every device open without it; nothing here needs a display.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+MSRV=1.91
+
+# need PACKAGE TEST...: PACKAGE is missing when any TEST fails.
+missing=()
+need() {
+  local pkg="$1"; shift
+  for t in "$@"; do
+    if ! eval "$t" >/dev/null 2>&1; then missing+=("$pkg"); return; fi
+  done
+}
+
+packages_for() {
+  case "$1" in
+    gpu) need mesa-vulkan-drivers 'ls /usr/share/vulkan/icd.d/lvp_icd.*.json' ;;
+    c)
+      # the C test also loads MVS_BACKEND_GPU (not under valgrind)
+      need mesa-vulkan-drivers 'ls /usr/share/vulkan/icd.d/lvp_icd.*.json'
+      need gcc 'command -v cc'
+      need libc6-dev 'test -f /usr/include/stdio.h'
+      need valgrind 'command -v valgrind'
+      ;;
+    cpp)
+      need g++ 'command -v c++'
+      need cmake 'command -v cmake'
+      need pkg-config 'command -v pkg-config'
+      need libpng-dev 'test -f /usr/include/png.h'
+      need libgtest-dev 'test -d /usr/include/gtest'
+      ;;
+    java)
+      need default-jdk-headless 'command -v javac'
+      need maven 'command -v mvn'
+      ;;
+  esac
+}
+
+for t in "${tiers[@]}"; do packages_for "$t"; done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$install" = 1 ]; then
+    echo "scripts/test.sh: installing ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+  else
+    echo "scripts/test.sh: missing system packages for tiers ${tiers[*]}: ${missing[*]}" >&2
+    echo "  install them (apt-get install ${missing[*]}) or rerun with --install as root" >&2
+    exit 1
+  fi
+fi
+
+run() { echo "==> $*"; "$@"; }
+
+for t in "${tiers[@]}"; do
+  echo "=== tier $t"
+  case "$t" in
+    rust) run cargo test --workspace --release ;;
+    lint)
+      rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || run rustup component add rustfmt clippy
+      run cargo fmt --all --check
+      run cargo clippy --workspace --all-targets --release -- -D warnings
+      rustup toolchain list | grep -q "^$MSRV" || run rustup toolchain install "$MSRV" --profile minimal
+      # The MSRV build of the libraries and the CLI (CARGO_TARGET_DIR apart: another rustc).
+      run cargo "+$MSRV" check --workspace --target-dir target/msrv
+      ;;
+    gpu)
+      run cargo test --release -p multiverseg --lib -- --ignored gpu::
+      run cargo test --release -p multiverseg --test gpu -- --ignored
+      ;;
+    c) run cargo test --release -p multiverseg-capi --test c_api -- --ignored ;;
+    cpp) run cargo test --release -p multiverseg-capi --test cpp_package -- --ignored ;;
+    java) run cargo test --release -p multiverseg-capi --test java_bindings -- --ignored ;;
+  esac
+done
+echo "scripts/test.sh: tiers ${tiers[*]} passed"
