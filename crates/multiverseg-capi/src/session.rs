@@ -330,13 +330,11 @@ pub unsafe extern "C" fn mvs_session_predict_batch(
             }
             // One window for the batch keeps the Rust API simple; every image's own
             // window must then agree.
-            match window {
-                None => window = Some(w),
-                Some(first) if first != w => return Err(Error::arg(format!(
-                    "images[{i}]: its window differs from images[0]'s; one batch takes one window"
-                ))),
-                _ => {}
+            if window.is_some_and(|first| first != w) {
+                let msg = format!("images[{i}]: its window differs from images[0]'s");
+                return Err(Error::arg(msg + "; one batch takes one window"));
             }
+            window = Some(w);
             views.push(v);
         }
         let mut cb = |done: usize, total: usize| match progress {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{build_native_libs, repo, small_model, tmpdir};
+use common::{build_native_libs, repo, tiny_model, tmpdir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,7 +45,7 @@ fn output_of(cmd: &mut Command) -> (bool, String) {
 fn c_program_exercises_the_whole_api() {
     let tmp = tmpdir("plain");
     let exe = build(&tmp, "test_capi.c", &[]);
-    let m = small_model(&tmp);
+    let m = tiny_model(&tmp);
     let (ok, text) = output_of(
         Command::new(&exe)
             .env("MVS_TEST_GPU", "1")
@@ -61,7 +61,7 @@ fn c_program_exercises_the_whole_api() {
 fn c_program_is_clean_under_valgrind() {
     let tmp = tmpdir("valgrind");
     let exe = build(&tmp, "test_capi.c", &[]);
-    let m = small_model(&tmp);
+    let m = tiny_model(&tmp);
     let (ok, _) = output_of(
         Command::new("valgrind")
             .args([

@@ -17,6 +17,7 @@ fn counts(report: &str) -> (u32, u32, u32, u32) {
         .unwrap_or_else(|| panic!("no summary in the surefire report:\n{report}"));
     let n: Vec<u32> = line
         .split(',')
+        .take(4)
         .map(|p| {
             p.split(':')
                 .nth(1)

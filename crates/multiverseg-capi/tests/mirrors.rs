@@ -212,7 +212,7 @@ fn java_structures_have_the_header_fields_in_order() {
 fn java_values(src: &str) -> BTreeMap<String, i64> {
     let src = strip_comments(src);
     let mut out = BTreeMap::new();
-    for tok in src.split(|c: char| c == ',' || c == ';') {
+    for tok in src.split([',', ';']) {
         let t = tok.trim();
         if let Some((k, v)) = t.split_once('(') {
             let k = k.split_whitespace().last().unwrap_or("");

@@ -107,7 +107,7 @@ impl<'a> NetInput<'a> {
         h: usize,
         w: usize,
     ) -> Result<Self> {
-        if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
+        if h == 0 || w == 0 || !h.is_multiple_of(16) || !w.is_multiple_of(16) {
             return Err(Error::arg(format!(
                 "network input size {h}x{w} must be a positive multiple of 16 \
                  (both networks halve the resolution four times)"

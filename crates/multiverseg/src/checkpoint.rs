@@ -42,10 +42,7 @@ pub fn read_checkpoint_bytes(bytes: &[u8]) -> Result<Checkpoint> {
         .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
         .ok_or_else(|| Error::format("not a PyTorch checkpoint: the zip has no data.pkl"))?;
     let root = pkl_name.trim_end_matches("data.pkl").to_string();
-    let mut pkl = Vec::new();
-    zip.by_name(&pkl_name)
-        .and_then(|mut f| f.read_to_end(&mut pkl).map_err(Into::into))
-        .map_err(|e| Error::format(format!("cannot read {pkl_name}: {e}")))?;
+    let pkl = read_entry(&mut zip, &pkl_name, MAX_PICKLE)?;
     let top = pickle::parse(&pkl)?;
     let state = match &top {
         Value::Dict(items) => {
@@ -83,6 +80,40 @@ pub fn read_checkpoint_bytes(bytes: &[u8]) -> Result<Checkpoint> {
         return Err(Error::format("checkpoint holds no tensors"));
     }
     Ok(Checkpoint { tensors, sha256 })
+}
+
+/// Largest data.pkl accepted (a state dict's pickle is a few hundred kB).
+const MAX_PICKLE: u64 = 64 << 20;
+/// Most elements of one tensor (the official checkpoints' largest has 1.2M): a file that
+/// declares more is refused before anything is allocated.
+const MAX_ELEMENTS: u64 = 1 << 30;
+
+/// Reads a zip entry of at most `limit` bytes (checked against what the entry declares and
+/// again while inflating, so a forged size cannot make it allocate more).
+fn read_entry(
+    zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+    name: &str,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    let f = zip
+        .by_name(name)
+        .map_err(|e| Error::format(format!("{name} unreadable: {e}")))?;
+    if f.size() > limit {
+        return Err(Error::format(format!(
+            "{name} declares {} bytes, more than the {limit} expected",
+            f.size()
+        )));
+    }
+    let mut out = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::format(format!("{name} unreadable: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(Error::format(format!(
+            "{name} holds more than {limit} bytes"
+        )));
+    }
+    Ok(out)
 }
 
 fn rebuild_tensor(
@@ -125,42 +156,46 @@ fn rebuild_tensor(
             let key = pid[2]
                 .as_str()
                 .ok_or_else(|| Error::format("storage key is not a string"))?;
-            let numel = pid[4]
-                .as_int()
-                .ok_or_else(|| Error::format("storage size is not an int"))?
-                as usize;
-            let offset = args[1]
-                .as_int()
-                .ok_or_else(|| Error::format("storage offset is not an int"))?
-                as usize;
+            let count = |v: &Value, what: &str| {
+                v.as_int()
+                    .and_then(|i| u64::try_from(i).ok())
+                    .filter(|&i| i <= MAX_ELEMENTS)
+                    .map(|i| i as usize)
+                    .ok_or_else(|| {
+                        Error::format(format!("{what} is not an int in 0..={MAX_ELEMENTS}"))
+                    })
+            };
+            let numel = count(&pid[4], "storage size")?;
+            let offset = count(&args[1], "storage offset")?;
             let size: Vec<usize> = ints(&args[2])?;
             let stride: Vec<usize> = ints(&args[3])?;
             if size.len() != stride.len() {
                 return Err(Error::format("size and stride lengths differ"));
             }
-            let mut raw = Vec::new();
-            let entry = format!("{root}data/{key}");
-            zip.by_name(&entry)
-                .and_then(|mut f| f.read_to_end(&mut raw).map_err(Into::into))
-                .map_err(|e| Error::format(format!("storage {entry} unreadable: {e}")))?;
-            let storage: Vec<f32> = match elem {
-                "FloatStorage" => {
-                    check_len(&raw, numel, 4)?;
-                    raw.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                        .collect()
-                }
-                "DoubleStorage" => {
-                    check_len(&raw, numel, 8)?;
-                    raw.chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
-                        .collect()
-                }
+            let width = match elem {
+                "FloatStorage" => 4,
+                "DoubleStorage" => 8,
                 other => {
                     return Err(Error::format(format!(
                         "storage type {other} is not supported (only float32/float64)"
                     )))
                 }
+            };
+            let entry = format!("{root}data/{key}");
+            let raw = read_entry(zip, &entry, (numel * width) as u64)?;
+            check_len(&raw, numel, width)?;
+            let storage: Vec<f32> = if width == 4 {
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            } else {
+                raw.chunks_exact(8)
+                    .map(|c| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(c);
+                        f64::from_le_bytes(a) as f32
+                    })
+                    .collect()
             };
             gather(&storage, offset, &size, &stride)
         }
@@ -182,29 +217,46 @@ fn check_len(raw: &[u8], numel: usize, width: usize) -> Result<()> {
 }
 
 fn ints(v: &Value) -> Result<Vec<usize>> {
-    v.items()
-        .ok_or_else(|| Error::format("expected a tuple of ints"))?
+    let items = v
+        .items()
+        .ok_or_else(|| Error::format("expected a tuple of ints"))?;
+    if items.len() > 8 {
+        return Err(Error::format(format!(
+            "a tensor of rank {} is not supported",
+            items.len()
+        )));
+    }
+    items
         .iter()
         .map(|x| {
             x.as_int()
-                .filter(|i| *i >= 0)
+                .and_then(|i| u64::try_from(i).ok())
+                .filter(|&i| i <= MAX_ELEMENTS)
                 .map(|i| i as usize)
-                .ok_or_else(|| Error::format("expected a non-negative int"))
+                .ok_or_else(|| Error::format(format!("expected an int in 0..={MAX_ELEMENTS}")))
         })
         .collect()
 }
 
 /// Copies a strided view out of a storage into a contiguous tensor.
 fn gather(storage: &[f32], offset: usize, size: &[usize], stride: &[usize]) -> Result<Tensor> {
-    let n: usize = size.iter().product();
+    // Each size and stride is at most 2^30 and the rank at most 8 (`ints`): these products
+    // and sums are checked anyway, and a view may not hold more elements than its storage
+    // (checkpoints never broadcast), so nothing large is allocated from declared sizes.
+    let n = size
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .filter(|&n| n <= storage.len())
+        .ok_or_else(|| Error::format("tensor view holds more elements than its storage"))?;
     let mut data = Vec::with_capacity(n);
     if n > 0 {
-        let max_index = offset
-            + size
-                .iter()
-                .zip(stride)
-                .map(|(s, st)| (s - 1) * st)
-                .sum::<usize>();
+        let max_index = size
+            .iter()
+            .zip(stride)
+            .try_fold(offset, |a, (s, st)| {
+                (s - 1).checked_mul(*st).and_then(|x| a.checked_add(x))
+            })
+            .ok_or_else(|| Error::format("tensor view exceeds its storage"))?;
         if max_index >= storage.len() {
             return Err(Error::format("tensor view exceeds its storage"));
         }

@@ -22,7 +22,7 @@ pub enum ExportNetwork {
 /// Errors: `State` when the weights lack the network, `InvalidArgument` for a size that is
 /// not a positive multiple of 16.
 pub fn onnx(weights: &Weights, network: ExportNetwork, size: usize) -> Result<Vec<u8>> {
-    if size == 0 || size % 16 != 0 {
+    if size == 0 || !size.is_multiple_of(16) {
         return Err(Error::arg(format!(
             "size: {size} must be a positive multiple of 16"
         )));

@@ -62,8 +62,51 @@ impl Value {
 }
 
 enum Item {
-    Val(Value),
+    /// A value and its nesting depth (1 for a scalar).
+    Val(Value, u32),
     Mark,
+}
+
+/// Deepest nesting accepted: deeper values would overflow the stack when dropped or
+/// compared (a checkpoint nests four levels).
+const MAX_DEPTH: u32 = 200;
+/// Most values the memo may copy onto the stack in total (each GET clones a value): a few
+/// bytes of opcodes could otherwise build exponentially large structures.
+const MAX_COPIED: usize = 1 << 22;
+/// Most items in one dict (a state dict has hundreds).
+const MAX_DICT: usize = 1 << 16;
+
+impl Value {
+    /// Number of values inside (itself included), counting at most `cap`.
+    fn weight(&self, cap: usize) -> usize {
+        let mut n = 1;
+        let children: Vec<&Value> = match self {
+            Value::Tuple(v) | Value::List(v) => v.iter().collect(),
+            Value::Call(f, a) => std::iter::once(f.as_ref()).chain(a.iter()).collect(),
+            Value::Dict(d) => d.iter().flat_map(|(k, v)| [k, v]).collect(),
+            Value::Persistent(p) => vec![p.as_ref()],
+            _ => Vec::new(),
+        };
+        for c in children {
+            if n >= cap {
+                break;
+            }
+            n += c.weight(cap - n);
+        }
+        n
+    }
+}
+
+/// Pushes a value made of `children` (their depths), checking the nesting limit.
+fn push_container(stack: &mut Vec<Item>, v: Value, children: &[u32]) -> Result<()> {
+    let d = 1 + children.iter().copied().max().unwrap_or(0);
+    if d > MAX_DEPTH {
+        return Err(Error::format(format!(
+            "pickle nests deeper than {MAX_DEPTH} levels (not a torch.save checkpoint?)"
+        )));
+    }
+    stack.push(Item::Val(v, d));
+    Ok(())
 }
 
 struct Reader<'a> {
@@ -107,42 +150,68 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn pop(stack: &mut Vec<Item>) -> Result<Value> {
+fn pop_d(stack: &mut Vec<Item>) -> Result<(Value, u32)> {
     match stack.pop() {
-        Some(Item::Val(v)) => Ok(v),
+        Some(Item::Val(v, d)) => Ok((v, d)),
         Some(Item::Mark) => Err(Error::format("pickle: unexpected MARK")),
         None => Err(Error::format("pickle: stack underflow")),
     }
 }
 
-fn pop_mark(stack: &mut Vec<Item>) -> Result<Vec<Value>> {
+fn pop(stack: &mut Vec<Item>) -> Result<Value> {
+    pop_d(stack).map(|(v, _)| v)
+}
+
+fn pop_mark(stack: &mut Vec<Item>) -> Result<(Vec<Value>, Vec<u32>)> {
     let mut out = Vec::new();
+    let mut depths = Vec::new();
     loop {
         match stack.pop() {
-            Some(Item::Val(v)) => out.push(v),
+            Some(Item::Val(v, d)) => {
+                out.push(v);
+                depths.push(d);
+            }
             Some(Item::Mark) => break,
             None => return Err(Error::format("pickle: MARK not found")),
         }
     }
     out.reverse();
-    Ok(out)
+    Ok((out, depths))
 }
 
-fn top_mut(stack: &mut [Item]) -> Result<&mut Value> {
+/// The top value and its depth, for in-place updates (APPEND, SETITEM); the depth is
+/// raised to cover what is added.
+fn top_mut(stack: &mut [Item]) -> Result<(&mut Value, &mut u32)> {
     match stack.last_mut() {
-        Some(Item::Val(v)) => Ok(v),
+        Some(Item::Val(v, d)) => Ok((v, d)),
         _ => Err(Error::format("pickle: expected a value on the stack")),
     }
 }
 
+/// Raises a container's depth to hold children of `child` depth, checking the limit.
+fn deepen(d: &mut u32, child: u32) -> Result<()> {
+    *d = (*d).max(child + 1);
+    if *d > MAX_DEPTH {
+        return Err(Error::format(format!(
+            "pickle nests deeper than {MAX_DEPTH} levels (not a torch.save checkpoint?)"
+        )));
+    }
+    Ok(())
+}
+
 fn set_items(target: &mut Value, kv: Vec<Value>) -> Result<()> {
-    if kv.len() % 2 != 0 {
+    if !kv.len().is_multiple_of(2) {
         return Err(Error::format("pickle: odd number of items in SETITEMS"));
     }
     let dict = match target {
         Value::Dict(d) => d,
         _ => return Err(Error::format("pickle: SETITEM(S) on a non-dict")),
     };
+    if dict.len() + kv.len() / 2 > MAX_DICT {
+        return Err(Error::format(format!(
+            "pickle dict with more than {MAX_DICT} items (not a torch.save checkpoint?)"
+        )));
+    }
     let mut it = kv.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         if let Some(slot) = dict.iter_mut().find(|(ek, _)| *ek == k) {
@@ -158,7 +227,18 @@ fn set_items(target: &mut Value, kv: Vec<Value>) -> Result<()> {
 pub fn parse(data: &[u8]) -> Result<Value> {
     let mut r = Reader { data, pos: 0 };
     let mut stack: Vec<Item> = Vec::new();
-    let mut memo: std::collections::HashMap<u32, Value> = Default::default();
+    let mut memo: std::collections::HashMap<u32, (Value, u32)> = Default::default();
+    let mut copied = 0usize;
+    // A memo GET or DUP clones a value: count what is copied against MAX_COPIED.
+    fn copy(v: &Value, copied: &mut usize) -> Result<()> {
+        *copied += v.weight(MAX_COPIED + 1);
+        if *copied > MAX_COPIED {
+            return Err(Error::format(
+                "pickle copies more than 4M values through its memo (not a torch.save checkpoint?)",
+            ));
+        }
+        Ok(())
+    }
     loop {
         let op = r.u8()?;
         match op {
@@ -170,23 +250,23 @@ pub fn parse(data: &[u8]) -> Result<Value> {
             }
             b'.' => return pop(&mut stack), // STOP
             b'(' => stack.push(Item::Mark),
-            b'}' => stack.push(Item::Val(Value::Dict(Vec::new()))),
-            b']' => stack.push(Item::Val(Value::List(Vec::new()))),
-            b')' => stack.push(Item::Val(Value::Tuple(Vec::new()))),
-            b'N' => stack.push(Item::Val(Value::None)),
-            0x88 => stack.push(Item::Val(Value::Bool(true))),
-            0x89 => stack.push(Item::Val(Value::Bool(false))),
+            b'}' => stack.push(Item::Val(Value::Dict(Vec::new()), 1)),
+            b']' => stack.push(Item::Val(Value::List(Vec::new()), 1)),
+            b')' => stack.push(Item::Val(Value::Tuple(Vec::new()), 1)),
+            b'N' => stack.push(Item::Val(Value::None, 1)),
+            0x88 => stack.push(Item::Val(Value::Bool(true), 1)),
+            0x89 => stack.push(Item::Val(Value::Bool(false), 1)),
             b'K' => {
                 let v = r.u8()? as i64;
-                stack.push(Item::Val(Value::Int(v)))
+                stack.push(Item::Val(Value::Int(v), 1))
             }
             b'M' => {
                 let v = r.u16()? as i64;
-                stack.push(Item::Val(Value::Int(v)))
+                stack.push(Item::Val(Value::Int(v), 1))
             }
             b'J' => {
                 let v = r.u32()? as i32 as i64;
-                stack.push(Item::Val(Value::Int(v)))
+                stack.push(Item::Val(Value::Int(v), 1))
             }
             0x8a => {
                 // LONG1: little-endian two's complement of n bytes
@@ -202,132 +282,140 @@ pub fn parse(data: &[u8]) -> Result<Value> {
                 if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
                     v -= 1i64 << (8 * n);
                 }
-                stack.push(Item::Val(Value::Int(v)))
+                stack.push(Item::Val(Value::Int(v), 1))
             }
             b'G' => {
                 let v = f64::from_be_bytes(r.take(8)?.try_into().unwrap());
-                stack.push(Item::Val(Value::Float(v)))
+                stack.push(Item::Val(Value::Float(v), 1))
             }
             b'X' => {
                 let n = r.u32()? as usize;
                 let s = r.string(n)?;
-                stack.push(Item::Val(Value::Str(s)))
+                stack.push(Item::Val(Value::Str(s), 1))
             }
             0x8c => {
                 let n = r.u8()? as usize;
                 let s = r.string(n)?;
-                stack.push(Item::Val(Value::Str(s)))
+                stack.push(Item::Val(Value::Str(s), 1))
             }
             0x8d => {
                 let n = r.u64()? as usize;
                 let s = r.string(n)?;
-                stack.push(Item::Val(Value::Str(s)))
+                stack.push(Item::Val(Value::Str(s), 1))
             }
             b'U' => {
                 let n = r.u8()? as usize;
                 let s = String::from_utf8_lossy(r.take(n)?).into_owned();
-                stack.push(Item::Val(Value::Str(s)))
+                stack.push(Item::Val(Value::Str(s), 1))
             }
             b'T' => {
                 let n = r.u32()? as usize;
                 let s = String::from_utf8_lossy(r.take(n)?).into_owned();
-                stack.push(Item::Val(Value::Str(s)))
+                stack.push(Item::Val(Value::Str(s), 1))
             }
             b'C' => {
                 let n = r.u8()? as usize;
                 let b = r.take(n)?.to_vec();
-                stack.push(Item::Val(Value::Bytes(b)))
+                stack.push(Item::Val(Value::Bytes(b), 1))
             }
             b'B' => {
                 let n = r.u32()? as usize;
                 let b = r.take(n)?.to_vec();
-                stack.push(Item::Val(Value::Bytes(b)))
+                stack.push(Item::Val(Value::Bytes(b), 1))
             }
             b'c' => {
                 let module = r.line()?;
                 let name = r.line()?;
-                stack.push(Item::Val(Value::Global(module, name)))
+                stack.push(Item::Val(Value::Global(module, name), 1))
             }
             0x93 => {
                 // STACK_GLOBAL
                 let name = pop(&mut stack)?;
                 let module = pop(&mut stack)?;
                 match (module, name) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(Item::Val(Value::Global(m, n))),
+                    (Value::Str(m), Value::Str(n)) => stack.push(Item::Val(Value::Global(m, n), 1)),
                     _ => return Err(Error::format("pickle: STACK_GLOBAL needs two strings")),
                 }
             }
-            b'q' => {
-                let i = r.u8()? as u32;
-                memo.insert(i, top_mut(&mut stack)?.clone());
+            b'q' | b'r' | 0x94 => {
+                let i = match op {
+                    b'q' => r.u8()? as u32,
+                    b'r' => r.u32()?,
+                    _ => memo.len() as u32,
+                };
+                let (v, d) = top_mut(&mut stack)?;
+                let v = v.clone();
+                copy(&v, &mut copied)?;
+                memo.insert(i, (v, *d));
             }
-            b'r' => {
-                let i = r.u32()?;
-                memo.insert(i, top_mut(&mut stack)?.clone());
-            }
-            0x94 => {
-                let i = memo.len() as u32;
-                memo.insert(i, top_mut(&mut stack)?.clone());
-            }
-            b'h' => {
-                let i = r.u8()? as u32;
-                let v = memo.get(&i).cloned().ok_or_else(|| Error::format("pickle: bad memo reference"))?;
-                stack.push(Item::Val(v))
-            }
-            b'j' => {
-                let i = r.u32()?;
-                let v = memo.get(&i).cloned().ok_or_else(|| Error::format("pickle: bad memo reference"))?;
-                stack.push(Item::Val(v))
+            b'h' | b'j' => {
+                let i = if op == b'h' { r.u8()? as u32 } else { r.u32()? };
+                let (v, d) = memo
+                    .get(&i)
+                    .ok_or_else(|| Error::format("pickle: bad memo reference"))?;
+                copy(v, &mut copied)?;
+                stack.push(Item::Val(v.clone(), *d))
             }
             b't' => {
-                let items = pop_mark(&mut stack)?;
-                stack.push(Item::Val(Value::Tuple(items)))
+                let (items, depths) = pop_mark(&mut stack)?;
+                push_container(&mut stack, Value::Tuple(items), &depths)?
             }
-            0x85 | 0x86 | 0x87 => {
+            0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
                 let mut items = Vec::with_capacity(n);
+                let mut depths = Vec::with_capacity(n);
                 for _ in 0..n {
-                    items.push(pop(&mut stack)?);
+                    let (v, d) = pop_d(&mut stack)?;
+                    items.push(v);
+                    depths.push(d);
                 }
                 items.reverse();
-                stack.push(Item::Val(Value::Tuple(items)))
+                push_container(&mut stack, Value::Tuple(items), &depths)?
             }
             b'l' => {
-                let items = pop_mark(&mut stack)?;
-                stack.push(Item::Val(Value::List(items)))
+                let (items, depths) = pop_mark(&mut stack)?;
+                push_container(&mut stack, Value::List(items), &depths)?
             }
             b'd' => {
-                let items = pop_mark(&mut stack)?;
+                let (items, depths) = pop_mark(&mut stack)?;
                 let mut d = Value::Dict(Vec::new());
                 set_items(&mut d, items)?;
-                stack.push(Item::Val(d))
+                push_container(&mut stack, d, &depths)?
             }
             b'a' => {
-                let v = pop(&mut stack)?;
-                match top_mut(&mut stack)? {
+                let (v, vd) = pop_d(&mut stack)?;
+                let (top, d) = top_mut(&mut stack)?;
+                deepen(d, vd)?;
+                match top {
                     Value::List(l) => l.push(v),
                     _ => return Err(Error::format("pickle: APPEND on a non-list")),
                 }
             }
             b'e' => {
-                let items = pop_mark(&mut stack)?;
-                match top_mut(&mut stack)? {
+                let (items, depths) = pop_mark(&mut stack)?;
+                let (top, d) = top_mut(&mut stack)?;
+                deepen(d, depths.iter().copied().max().unwrap_or(0))?;
+                match top {
                     Value::List(l) => l.extend(items),
                     _ => return Err(Error::format("pickle: APPENDS on a non-list")),
                 }
             }
             b's' => {
-                let v = pop(&mut stack)?;
-                let k = pop(&mut stack)?;
-                set_items(top_mut(&mut stack)?, vec![k, v])?;
+                let (v, vd) = pop_d(&mut stack)?;
+                let (k, kd) = pop_d(&mut stack)?;
+                let (top, d) = top_mut(&mut stack)?;
+                deepen(d, vd.max(kd))?;
+                set_items(top, vec![k, v])?;
             }
             b'u' => {
-                let items = pop_mark(&mut stack)?;
-                set_items(top_mut(&mut stack)?, items)?;
+                let (items, depths) = pop_mark(&mut stack)?;
+                let (top, d) = top_mut(&mut stack)?;
+                deepen(d, depths.iter().copied().max().unwrap_or(0))?;
+                set_items(top, items)?;
             }
             b'R' => {
-                let args = pop(&mut stack)?;
-                let func = pop(&mut stack)?;
+                let (args, ad) = pop_d(&mut stack)?;
+                let (func, fd) = pop_d(&mut stack)?;
                 let args = match args {
                     Value::Tuple(a) => a,
                     _ => return Err(Error::format("pickle: REDUCE arguments are not a tuple")),
@@ -339,14 +427,14 @@ pub fn parse(data: &[u8]) -> Result<Value> {
                     }
                     _ => Value::Call(Box::new(func), args),
                 };
-                stack.push(Item::Val(v))
+                push_container(&mut stack, v, &[ad, fd])?
             }
             0x81 => {
                 // NEWOBJ: cls.__new__(cls, *args)
-                let args = pop(&mut stack)?;
-                let cls = pop(&mut stack)?;
+                let (args, ad) = pop_d(&mut stack)?;
+                let (cls, cd) = pop_d(&mut stack)?;
                 let args = args.items().map(|a| a.to_vec()).unwrap_or_default();
-                stack.push(Item::Val(Value::Call(Box::new(cls), args)))
+                push_container(&mut stack, Value::Call(Box::new(cls), args), &[ad, cd])?
             }
             b'b' => {
                 // BUILD: state applied to an object; tensors and dicts carry nothing we need
@@ -354,15 +442,17 @@ pub fn parse(data: &[u8]) -> Result<Value> {
                 pop(&mut stack)?;
             }
             b'Q' => {
-                let pid = pop(&mut stack)?;
-                stack.push(Item::Val(Value::Persistent(Box::new(pid))))
+                let (pid, d) = pop_d(&mut stack)?;
+                push_container(&mut stack, Value::Persistent(Box::new(pid)), &[d])?
             }
             b'0' => {
                 pop(&mut stack)?;
             }
             b'2' => {
-                let v = top_mut(&mut stack)?.clone();
-                stack.push(Item::Val(v))
+                let (v, d) = top_mut(&mut stack)?;
+                let (v, d) = (v.clone(), *d);
+                copy(&v, &mut copied)?;
+                stack.push(Item::Val(v, d))
             }
             other => {
                 return Err(Error::format(format!(
@@ -400,6 +490,26 @@ mod tests {
     fn truncated_stream_is_an_error() {
         let data = b"\x80\x02}q\x00X\x01\x00\x00";
         assert!(parse(data).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_and_exponential_copies_are_errors() {
+        // 100k empty tuples nested by "(" ... "t": must fail, not overflow the stack.
+        let mut deep = b"\x80\x02".to_vec();
+        deep.extend(std::iter::repeat_n(b'(', 100_000));
+        deep.extend(std::iter::repeat_n(b't', 100_000));
+        deep.push(b'.');
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("deeper"), "{}", e.message);
+        // A list that doubles through the memo 40 times (2^40 values from 300 bytes).
+        let mut laughs = b"\x80\x02]q\x00".to_vec();
+        for i in 0..40u8 {
+            // [x, x] where x is memo i, stored as memo i + 1
+            laughs.extend([b'(', b'h', i, b'h', i, b'l', b'q', i + 1]);
+        }
+        laughs.push(b'.');
+        let e = parse(&laughs).unwrap_err();
+        assert!(e.message.contains("copies"), "{}", e.message);
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl<'a> ImageView<'a> {
     }
 
     /// The pixels as f64 row-major without stride; NaN/Inf are an error.
-    fn to_f64(&self, name: &str) -> Result<Vec<f64>> {
+    fn to_f64(self, name: &str) -> Result<Vec<f64>> {
         self.validate(name)?;
         let mut out = Vec::with_capacity(self.width * self.height);
         for y in 0..self.height {

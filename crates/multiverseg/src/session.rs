@@ -197,10 +197,10 @@ impl Session {
     ) -> Result<u64> {
         let unit = to_unit(image, window, "image")?;
         let m = mask_to_unit(mask, image.width, image.height, mask_stride, "mask")?;
-        Ok(self.context_add_network(
+        self.context_add_network(
             to_network(&unit, image.width, image.height),
             mask_to_network(&m, image.width, image.height),
-        )?)
+        )
     }
 
     /// Adds an entry already at the network size: image 128*128 in [0, 1], label 128*128

@@ -2,7 +2,7 @@
 //! the architecture, provenance and format version in the header metadata.
 
 use crate::arch::{MultiverSegArch, UNetArch};
-use crate::checkpoint::{read_checkpoint, Checkpoint};
+use crate::checkpoint::{read_checkpoint, read_checkpoint_bytes, Checkpoint};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashMap};
@@ -75,21 +75,46 @@ impl Weights {
     /// Builds weights from official checkpoints (MultiverSegNet and optional UNet).
     pub fn from_checkpoints(multiverseg: &Path, scribbleprompt: Option<&Path>) -> Result<Self> {
         let mvs = read_checkpoint(multiverseg)?;
+        let sp = scribbleprompt
+            .map(|p| (p, read_checkpoint(p)))
+            .map(|(p, r)| r.map(|c| (p, c)));
+        let sp = sp.transpose()?;
+        Self::from_read_checkpoints(
+            (multiverseg.display().to_string(), mvs),
+            sp.map(|(p, c)| (p.display().to_string(), c)),
+        )
+    }
+
+    /// [`Weights::from_checkpoints`] on the bytes of the checkpoint files (the official
+    /// `.pt` zip archives). Errors: `Format` naming what is wrong.
+    pub fn from_checkpoint_bytes(
+        multiverseg: &[u8],
+        scribbleprompt: Option<&[u8]>,
+    ) -> Result<Self> {
+        let mvs = read_checkpoint_bytes(multiverseg)?;
+        let sp = scribbleprompt.map(read_checkpoint_bytes).transpose()?;
+        Self::from_read_checkpoints(
+            ("the MultiverSeg checkpoint".into(), mvs),
+            sp.map(|c| ("the ScribblePrompt checkpoint".to_string(), c)),
+        )
+    }
+
+    fn from_read_checkpoints(
+        (mvs_name, mvs): (String, Checkpoint),
+        sp: Option<(String, Checkpoint)>,
+    ) -> Result<Self> {
         if !MultiverSegArch::present(&mvs.tensors) {
             return Err(Error::format(format!(
-                "{}: no MultiverSegNet tensors (enc_blocks.*)",
-                multiverseg.display()
+                "{mvs_name}: no MultiverSegNet tensors (enc_blocks.*)"
             )));
         }
         let mut metadata = BTreeMap::new();
         let mut tensors = mvs.tensors;
         metadata.insert("multiverseg.source_sha256".into(), mvs.sha256);
-        if let Some(sp) = scribbleprompt {
-            let Checkpoint { tensors: t, sha256 } = read_checkpoint(sp)?;
+        if let Some((sp_name, Checkpoint { tensors: t, sha256 })) = sp {
             if !UNetArch::present(&t) || MultiverSegArch::present(&t) {
                 return Err(Error::format(format!(
-                    "{}: not a ScribblePrompt-UNet checkpoint (downs.*)",
-                    sp.display()
+                    "{sp_name}: not a ScribblePrompt-UNet checkpoint (downs.*)"
                 )));
             }
             metadata.insert("scribbleprompt.source_sha256".into(), sha256);
@@ -209,12 +234,13 @@ impl Weights {
             })
             .collect();
         let meta: HashMap<String, String> = w.metadata.clone().into_iter().collect();
-        safetensors::serialize_to_file(views, Some(meta), path).map_err(|e| {
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
             Error::new(
-                crate::error::ErrorKind::Io,
-                format!("{}: {e}", path.display()),
+                crate::error::ErrorKind::Internal,
+                format!("{}: serializing the weights: {e}", path.display()),
             )
-        })
+        })?;
+        crate::io::atomic_write(path, &bytes)
     }
 
     /// The tensor `name`; panics if absent (callers only ask for validated names).

@@ -21,7 +21,7 @@ fn entries(n: usize, tag: u32) -> Vec<ContextEntry> {
                 .map(|k| ((k as u32 * 31 + i as u32 * 7 + tag * 1013) % 1000) as f32 / 999.0)
                 .collect(),
             label: (0..PX)
-                .map(|k| (((k + i) as u32 + tag) % 3 == 0) as u8 as f32)
+                .map(|k| ((k + i) as u32 + tag).is_multiple_of(3) as u8 as f32)
                 .collect(),
         })
         .collect()

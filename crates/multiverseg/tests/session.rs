@@ -63,7 +63,7 @@ fn context_bookkeeping_and_failed_calls_change_nothing() {
     assert_eq!(s.context_ids(), vec![b]);
     // Labels are binary.
     assert!(s.context()[0].label.iter().all(|&v| v == 0.0 || v == 1.0));
-    assert!(s.context()[0].label.iter().any(|&v| v == 1.0));
+    assert!(s.context()[0].label.contains(&1.0));
 }
 
 #[test]

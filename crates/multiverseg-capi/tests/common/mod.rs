@@ -65,6 +65,51 @@ pub fn small_model(dir: &Path) -> PathBuf {
     p
 }
 
+/// Writes a tiny random-weight model (MultiverSegNet and UNet with 8 features per block)
+/// to `dir`: the C test checks the API's behaviour, not the numerics (tests/fidelity.rs
+/// does), and under valgrind every prediction of a larger model costs seconds.
+#[allow(dead_code)]
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    use multiverseg_core::{BlockSpec, MultiverSegArch, Tensor, UNetArch};
+    let b = |in_target, in_context| BlockSpec {
+        in_target,
+        in_context,
+        cross: 8,
+        conv: 8,
+    };
+    let mvs = MultiverSegArch {
+        encoder: vec![b(5, 2), b(8, 8), b(8, 8), b(8, 8)],
+        decoder: vec![b(16, 16); 3],
+    };
+    let unet = UNetArch {
+        in_channels: 5,
+        features: vec![8; 4],
+        out_channels: 1,
+    };
+    let mut seed = 7u64;
+    let mut tensors = std::collections::BTreeMap::new();
+    for (name, shape) in mvs
+        .expected_tensors()
+        .into_iter()
+        .chain(unet.expected_tensors())
+    {
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.5
+            })
+            .collect();
+        tensors.insert(name, Tensor::new(shape, data));
+    }
+    let w = multiverseg_core::Weights::from_tensors(tensors, Default::default()).unwrap();
+    let p = dir.join("tiny.safetensors");
+    w.save(&p).unwrap();
+    p
+}
+
 /// A fresh temporary folder for test `name`.
 #[allow(dead_code)]
 pub fn tmpdir(name: &str) -> PathBuf {

@@ -24,6 +24,8 @@ const TILES_PER_BLOCK: usize = 64;
 
 /// The filters `[cout][cin][3][3]` in the Winograd domain, `[16][cout][cin]`
 /// (`U = G g G^T`, computed in f64 and rounded once).
+// The transforms index small fixed arrays by row and column, as the formulas do.
+#[allow(clippy::needless_range_loop)]
 pub fn transform_filters(w: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     assert_eq!(w.len(), cout * cin * 9, "filter length");
     let mut u = vec![0f32; 16 * cout * cin];
@@ -466,6 +468,7 @@ fn input_lanes<const L: usize>(
 /// `Y = A^T M A` plus bias for tiles `k .. k + L` of one tile row and one output channel;
 /// writes columns `2k .. 2k + 2L` of the two output rows.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)]
 fn output_lanes<const L: usize>(
     m: &[f32],
     offs: &[usize; 16],

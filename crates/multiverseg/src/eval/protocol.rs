@@ -239,8 +239,8 @@ pub fn run_interactive(
         out.push(rec(0, Method::MultiverSeg, k, d));
         out.push(rec(0, Method::Baseline, k, d));
         progress();
-        for p in 1..=n {
-            let item = &task.images[order[p]];
+        for (p, &i) in order.iter().enumerate().take(n + 1).skip(1) {
+            let item = &task.images[i];
             let mut rng = Rng::derive(seed, &[1, p as u64]);
             let (k, d) = segment_image(s.as_mut(), item, cfg, &mut rng, &mut timing)?;
             out.push(rec(p, Method::MultiverSeg, k, d));
@@ -254,8 +254,8 @@ pub fn run_interactive(
         }
 
         let mut b = new_segmenter()?;
-        for p in 1..=n {
-            let item = &task.images[order[p]];
+        for (p, &i) in order.iter().enumerate().take(n + 1).skip(1) {
+            let item = &task.images[i];
             let mut rng = Rng::derive(seed, &[1, p as u64]);
             let (k, d) = segment_image(b.as_mut(), item, cfg, &mut rng, &mut timing)?;
             out.push(rec(p, Method::Baseline, k, d));

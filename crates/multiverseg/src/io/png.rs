@@ -23,11 +23,28 @@ pub struct GrayImage {
     pub height: usize,
 }
 
+/// Largest image side decoded (as [`crate::MAX_SIDE`]); larger files are refused before
+/// their pixels are allocated.
+const MAX_DECODE_SIDE: u32 = crate::MAX_SIDE as u32;
+
 fn open(path: &Path) -> Result<image::DynamicImage> {
-    image::open(path).map_err(|e| match e {
-        image::ImageError::IoError(io) => Error::io(path, io),
-        other => Error::new(ErrorKind::Format, format!("{}: {other}", path.display())),
-    })
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(&bytes).map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))
+}
+
+/// Decodes an image file's bytes (PNG, or another format the `image` crate is built for),
+/// refusing sides above 32768 pixels and more than 1 GiB of pixels before allocating them.
+pub(crate) fn decode(bytes: &[u8]) -> Result<image::DynamicImage> {
+    let mut r = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::format(format!("unreadable image: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODE_SIDE);
+    limits.max_image_height = Some(MAX_DECODE_SIDE);
+    limits.max_alloc = Some(1 << 30);
+    r.limits(limits);
+    r.decode()
+        .map_err(|e| Error::new(ErrorKind::Format, format!("not a readable image: {e}")))
 }
 
 /// Reads a PNG (or another format the `image` crate decodes) as one gray channel in [0, 1].
@@ -84,7 +101,14 @@ impl FileImage {
 ///
 /// Errors: as [`read_gray`].
 pub fn read_image(path: &Path) -> Result<FileImage> {
-    let img = open(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_image(&bytes)
+        .map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))
+}
+
+/// [`read_image`] on a file's bytes.
+pub fn decode_image(bytes: &[u8]) -> Result<FileImage> {
+    let img = decode(bytes)?;
     let (width, height) = (img.width() as usize, img.height() as usize);
     let c = img.color();
     let pixels = match img {
@@ -132,7 +156,14 @@ pub struct MaskImage {
 /// when `label` is `Nonzero` and the file holds more than two distinct values, or when
 /// `Value(v)` does not occur in it.
 pub fn read_mask(path: &Path, label: MaskLabel) -> Result<MaskImage> {
-    let img = open(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_mask(&bytes, label)
+        .map_err(|e| Error::new(e.kind, format!("{}: {}", path.display(), e.message)))
+}
+
+/// [`read_mask`] on a file's bytes.
+pub fn decode_mask(bytes: &[u8], label: MaskLabel) -> Result<MaskImage> {
+    let img = decode(bytes)?;
     let (width, height) = (img.width() as usize, img.height() as usize);
     // The file's own integer values (8 or 16 bit), so a label means what the file says.
     let values: Vec<u32> = match img {
@@ -151,8 +182,7 @@ pub fn read_mask(path: &Path, label: MaskLabel) -> Result<MaskImage> {
             .map(u32::from)
             .collect(),
     };
-    let data = mask_from_values(&values, label)
-        .map_err(|msg| Error::arg(format!("{}: {msg}", path.display())))?;
+    let data = mask_from_values(&values, label).map_err(Error::arg)?;
     Ok(MaskImage {
         data,
         width,

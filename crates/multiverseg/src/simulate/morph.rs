@@ -205,6 +205,8 @@ pub fn distance_inside(m: &Mask) -> Vec<f64> {
 
 /// Zhang-Suen thinning: a one-pixel-wide skeleton inside the mask (pixels beyond the
 /// border count as outside).
+// The conditions are written as Zhang and Suen state them (1984).
+#[allow(clippy::nonminimal_bool)]
 pub fn skeleton(m: &Mask) -> Mask {
     let (w, h) = (m.width + 2, m.height + 2);
     let mut g = vec![false; w * h];
