@@ -82,3 +82,32 @@ fn c_program_is_clean_under_valgrind() {
     );
     assert!(ok, "valgrind reported errors");
 }
+
+/// Six threads, one shared model, random valid and invalid calls, under AddressSanitizer and
+/// UndefinedBehaviorSanitizer (tests/c/stress.c says what it checks).
+#[test]
+#[ignore = "c tier: needs a C compiler with ASan/UBSan; run by scripts/test.sh c"]
+fn threaded_stress_under_address_and_undefined_sanitizers() {
+    let tmp = tmpdir("stress");
+    let exe = build(
+        &tmp,
+        "stress.c",
+        &[
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=all",
+        ],
+    );
+    let m = tiny_model(&tmp);
+    let (ok, text) = output_of(
+        Command::new(&exe)
+            .env(
+                "ASAN_OPTIONS",
+                "detect_leaks=1:abort_on_error=0:halt_on_error=1",
+            )
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+            .arg(&m),
+    );
+    assert!(ok, "the sanitizer stress test failed");
+    assert!(text.contains("all checks passed"), "{text}");
+}

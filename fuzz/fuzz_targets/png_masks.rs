@@ -1,0 +1,6 @@
+#![no_main]
+#![allow(dead_code)]
+
+include!("../shared/parsers.rs");
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| png_masks(data));
