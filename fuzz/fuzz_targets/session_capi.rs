@@ -16,7 +16,8 @@ libfuzzer_sys::fuzz_target!(|steps: Vec<Step>| {
         let dir = std::env::temp_dir().join(format!("mvs-fuzz-session-{}", std::process::id()));
         (Model(tiny_model(&dir)), dir)
     });
-    let mut r = Runner::new(model.0, dir.clone());
+    // SAFETY: the model is loaded once and lives for the whole process.
+    let mut r = unsafe { Runner::new(model.0, dir.clone()) };
     for s in steps.iter().take(24) {
         r.step(s);
     }

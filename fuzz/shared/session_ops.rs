@@ -118,7 +118,7 @@ fn image(img: &Img) -> ImgBuf {
         pixel_type: u32::from(img.pixel_type % 6),
         width: w as u32,
         height: h as u32,
-        stride: if img.stride_extra % 4 == 0 { 0 } else { stride as u32 },
+        stride: if img.stride_extra.is_multiple_of(4) { 0 } else { stride as u32 },
         use_window: img.use_window as i32,
         window_lo: img.window.0,
         window_hi: img.window.1,
@@ -144,7 +144,10 @@ pub struct Runner {
 
 impl Runner {
     /// A session on `model`; files go to `dir`.
-    pub fn new(model: *const MvsModel, dir: PathBuf) -> Self {
+    ///
+    /// # Safety
+    /// `model` must be a live model from `mvs_model_load*`.
+    pub unsafe fn new(model: *const MvsModel, dir: PathBuf) -> Self {
         let mut s = std::ptr::null_mut();
         assert_eq!(unsafe { mvs_session_create(model, &mut s) }, MvsStatus::MVS_OK);
         Runner { s, dir, size: (0, 0) }

@@ -29,7 +29,8 @@ fn session_capi_corpus() {
             let Ok(steps) = Vec::<Step>::arbitrary_take_rest(Unstructured::new(&data)) else {
                 continue;
             };
-            let mut r = Runner::new(model, dir.clone());
+            // SAFETY: `model` is the live model loaded above.
+            let mut r = unsafe { Runner::new(model, dir.clone()) };
             for s in steps.iter().take(24) {
                 r.step(s);
             }

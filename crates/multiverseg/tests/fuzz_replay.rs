@@ -64,7 +64,7 @@ fn huge_declarations_fail_before_allocating() {
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     let mut header =
         "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -11,7 +11,7 @@ mod common;
 mod plot;
 
 use clap::{Parser, Subcommand};
-use commands::{bench, convert, eval, export, infer, predict};
+use commands::{bench, convert, eval, export, infer, predict, segment};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,9 @@ enum Cmd {
     Convert(convert::Args),
     /// Segment one image: context from a folder, clicks, a box, scribbles, a window.
     Predict(predict::Args),
+    /// Segment every slice of a folder, TIFF stack or NIfTI volume with a context (seed masks,
+    /// a context folder or file); writes masks in the input's form and uncertainty scores.
+    Segment(segment::Args),
     /// Raw tensor mode: .npy in, logits .npy out, no preprocessing.
     Infer(infer::Args),
     /// Write a network as ONNX (standard operators, batch B and context size S dynamic).
@@ -46,6 +49,7 @@ fn main() {
     let r = match Cli::parse().cmd {
         Cmd::Convert(a) => convert::run(a),
         Cmd::Predict(a) => predict::run(a),
+        Cmd::Segment(a) => segment::run(a),
         Cmd::Infer(a) => infer::run(a),
         Cmd::ExportOnnx(a) => export::run(a),
         Cmd::Eval(a) => eval::run(a),

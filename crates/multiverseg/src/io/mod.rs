@@ -7,11 +7,15 @@
 //!   for masks (nonzero = foreground).
 //! * [`context_file`]: the saved context set of a session (checksummed, versioned).
 //! * [`folder`]: context folders of image_N.png / mask_N.png pairs (SlicerMultiverSeg's).
+//! * `series` (feature `volumes`): image folders, multi-page TIFF stacks and NIfTI volumes
+//!   as 2D slices, and masks written back in the same form.
 
 pub mod context_file;
 pub mod folder;
 pub mod npy;
 pub mod png;
+#[cfg(feature = "volumes")]
+pub mod series;
 
 use crate::error::{Error, Result};
 use std::io::Write;

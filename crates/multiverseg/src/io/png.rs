@@ -52,10 +52,19 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<image::DynamicImage> {
 /// Errors: [`ErrorKind::Io`] when the file cannot be read, [`ErrorKind::Format`] when it
 /// does not decode; the message names the path.
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
-    let g = open(path)?.to_luma32f();
-    let (width, height) = (g.width() as usize, g.height() as usize);
+    let img = open(path)?;
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    let pixels = match gray_pixels(img) {
+        FilePixels::U8(v) => v.into_iter().map(|x| x as f32 / 255.0).collect(),
+        FilePixels::U16(v) => v.into_iter().map(|x| x as f32 / 65535.0).collect(),
+        FilePixels::I16(v) => v
+            .into_iter()
+            .map(|x| (x as f32 + 32768.0) / 65535.0)
+            .collect(),
+        FilePixels::F32(v) => v,
+    };
     Ok(GrayImage {
-        pixels: g.into_raw(),
+        pixels,
         width,
         height,
     })
@@ -69,6 +78,8 @@ pub enum FilePixels {
     U8(Vec<u8>),
     /// 16-bit values.
     U16(Vec<u16>),
+    /// Signed 16-bit values (e.g. CT in Hounsfield units, from TIFF or NIfTI).
+    I16(Vec<i16>),
     /// Floating-point values (32-bit float files).
     F32(Vec<f32>),
 }
@@ -90,9 +101,47 @@ impl FileImage {
         let pixels = match &self.pixels {
             FilePixels::U8(v) => crate::Pixels::U8(v),
             FilePixels::U16(v) => crate::Pixels::U16(v),
+            FilePixels::I16(v) => crate::Pixels::I16(v),
             FilePixels::F32(v) => crate::Pixels::F32(v),
         };
         crate::ImageView::packed(pixels, self.width, self.height)
+    }
+}
+
+/// One channel in the file's units: gray stays as it is; colour becomes luma by the ITU-R
+/// 601-2 weights (0.299 R + 0.587 G + 0.114 B, PIL's `convert("L")`; the `image` crate's own
+/// conversion uses the Rec. 709 weights), rounded at 8/16 bit; alpha is dropped.
+fn gray_pixels(img: image::DynamicImage) -> FilePixels {
+    let c = img.color();
+    let luma = |r: f64, g: f64, b: f64| 0.299 * r + 0.587 * g + 0.114 * b;
+    match img {
+        image::DynamicImage::ImageLuma8(b) => FilePixels::U8(b.into_raw()),
+        image::DynamicImage::ImageLuma16(b) => FilePixels::U16(b.into_raw()),
+        image::DynamicImage::ImageLumaA8(_) => FilePixels::U8(img.to_luma8().into_raw()),
+        image::DynamicImage::ImageLumaA16(_) => FilePixels::U16(img.to_luma16().into_raw()),
+        other => match c.bytes_per_pixel() / c.channel_count() {
+            1 => FilePixels::U8(
+                other
+                    .to_rgb8()
+                    .pixels()
+                    .map(|p| luma(p[0] as f64, p[1] as f64, p[2] as f64).round() as u8)
+                    .collect(),
+            ),
+            2 => FilePixels::U16(
+                other
+                    .to_rgb16()
+                    .pixels()
+                    .map(|p| luma(p[0] as f64, p[1] as f64, p[2] as f64).round() as u16)
+                    .collect(),
+            ),
+            _ => FilePixels::F32(
+                other
+                    .to_rgb32f()
+                    .pixels()
+                    .map(|p| luma(p[0] as f64, p[1] as f64, p[2] as f64) as f32)
+                    .collect(),
+            ),
+        },
     }
 }
 
@@ -110,16 +159,7 @@ pub fn read_image(path: &Path) -> Result<FileImage> {
 pub fn decode_image(bytes: &[u8]) -> Result<FileImage> {
     let img = decode(bytes)?;
     let (width, height) = (img.width() as usize, img.height() as usize);
-    let c = img.color();
-    let pixels = match img {
-        image::DynamicImage::ImageLuma8(b) => FilePixels::U8(b.into_raw()),
-        image::DynamicImage::ImageLuma16(b) => FilePixels::U16(b.into_raw()),
-        other => match c.bytes_per_pixel() / c.channel_count() {
-            1 => FilePixels::U8(other.to_luma8().into_raw()),
-            2 => FilePixels::U16(other.to_luma16().into_raw()),
-            _ => FilePixels::F32(other.to_luma32f().into_raw()),
-        },
-    };
+    let pixels = gray_pixels(img);
     Ok(FileImage {
         pixels,
         width,
@@ -166,20 +206,13 @@ pub fn decode_mask(bytes: &[u8], label: MaskLabel) -> Result<MaskImage> {
     let img = decode(bytes)?;
     let (width, height) = (img.width() as usize, img.height() as usize);
     // The file's own integer values (8 or 16 bit), so a label means what the file says.
-    let values: Vec<u32> = match img {
-        image::DynamicImage::ImageLuma16(b) => b.into_raw().into_iter().map(u32::from).collect(),
-        image::DynamicImage::ImageLuma8(b) => b.into_raw().into_iter().map(u32::from).collect(),
-        other if other.color().bytes_per_pixel() / other.color().channel_count() >= 2 => other
-            .to_luma16()
-            .into_raw()
+    let values: Vec<u32> = match gray_pixels(img) {
+        FilePixels::U8(v) => v.into_iter().map(u32::from).collect(),
+        FilePixels::U16(v) => v.into_iter().map(u32::from).collect(),
+        FilePixels::I16(v) => v.into_iter().map(|x| (x as i32 + 32768) as u32).collect(),
+        FilePixels::F32(v) => v
             .into_iter()
-            .map(u32::from)
-            .collect(),
-        other => other
-            .to_luma8()
-            .into_raw()
-            .into_iter()
-            .map(u32::from)
+            .map(|x| (x.clamp(0.0, 1.0) * 65535.0).round() as u32)
             .collect(),
     };
     let data = mask_from_values(&values, label).map_err(Error::arg)?;

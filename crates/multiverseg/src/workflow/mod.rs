@@ -1,5 +1,7 @@
 //! Working through a whole dataset rather than one image: which context entries a
-//! prediction uses ([`policy`]), how unsure a prediction is ([`uncertainty`]).
+//! prediction uses ([`policy`]), how unsure a prediction is ([`uncertainty`]), and the propagation of a context over a
+//! series of slices ([`propagate`]).
 
 pub mod policy;
+pub mod propagate;
 pub mod uncertainty;
