@@ -10,6 +10,8 @@
 #   c       the C API test plain, under valgrind and with AddressSanitizer/UBSan.
 #   cpp     the CMake package, the C++ wrapper's GoogleTest suite, the C/C++ examples.
 #   java    the Maven/JUnit suite of the Java bindings and the Java example.
+#   python  the wheel (maturin build), installed into a fresh venv, and its pytest suite
+#           (scripts/test_python.sh).
 #
 # Each tier first checks the system packages it needs. Missing ones are installed with
 # apt-get when --install is given (as root, Debian/Ubuntu); otherwise the script names
@@ -23,12 +25,12 @@ tiers=()
 for a in "$@"; do
   case "$a" in
     --install) install=1 ;;
-    rust|lint|gpu|c|cpp|java) tiers+=("$a") ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    rust|lint|gpu|c|cpp|java|python) tiers+=("$a") ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown argument '$a'" >&2; exit 2 ;;
   esac
 done
-[ ${#tiers[@]} -gt 0 ] || tiers=(lint rust gpu c cpp java)
+[ ${#tiers[@]} -gt 0 ] || tiers=(lint rust gpu c cpp java python)
 
 command -v cargo >/dev/null || { echo "scripts/test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
@@ -61,6 +63,10 @@ packages_for() {
       need pkg-config 'command -v pkg-config'
       need libpng-dev 'test -f /usr/include/png.h'
       need libgtest-dev 'test -d /usr/include/gtest'
+      ;;
+    python)
+      need python3 'command -v python3'
+      need python3-venv 'python3 -c "import ensurepip, venv"'
       ;;
     java)
       need default-jdk-headless 'command -v javac'
@@ -95,6 +101,9 @@ for t in "${tiers[@]}"; do
       rustup toolchain list | grep -q "^$MSRV" || run rustup toolchain install "$MSRV" --profile minimal
       # The MSRV build of the libraries and the CLI (CARGO_TARGET_DIR apart: another rustc).
       run cargo "+$MSRV" check --workspace --target-dir target/msrv
+      # The Python extension is a workspace of its own (see its Cargo.toml).
+      run cargo fmt --manifest-path bindings/python/Cargo.toml --check
+      CARGO_TARGET_DIR=target run cargo clippy --manifest-path bindings/python/Cargo.toml --release -- -D warnings
       ;;
     gpu)
       run cargo test --release -p multiverseg --lib -- --ignored gpu::
@@ -103,6 +112,7 @@ for t in "${tiers[@]}"; do
     c) run cargo test --release -p multiverseg-capi --test c_api -- --ignored ;;
     cpp) run cargo test --release -p multiverseg-capi --test cpp_package -- --ignored ;;
     java) run cargo test --release -p multiverseg-capi --test java_bindings -- --ignored ;;
+    python) run scripts/test_python.sh ;;
   esac
 done
 echo "scripts/test.sh: tiers ${tiers[*]} passed"

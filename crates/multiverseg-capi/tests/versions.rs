@@ -40,4 +40,15 @@ fn every_manifest_has_the_workspace_version() {
         after(&h, "#define MVS_VERSION_PATCH", '\n')
     );
     assert_eq!(macros, v, "the header's version macros");
+    // The wheel's version is its Cargo package's (pyproject.toml: dynamic = ["version"]).
+    let py = read("bindings/python/Cargo.toml");
+    assert_eq!(
+        after(&py, "version =", '\n').trim_matches('"'),
+        v,
+        "bindings/python/Cargo.toml"
+    );
+    assert!(
+        read("bindings/python/pyproject.toml").contains("dynamic = [\"version\"]"),
+        "bindings/python/pyproject.toml takes its version from Cargo"
+    );
 }

@@ -1,0 +1,97 @@
+//! `multiverseg.Model`: loaded weights with a backend, shared by any number of sessions
+//! and threads.
+
+use crate::errors::IntoPy;
+use multiverseg::{BackendKind, Model, ModelOptions};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use std::path::PathBuf;
+
+/// Loaded MultiverSegNet (and ScribblePrompt-UNet) weights with a backend. Immutable;
+/// share one model between sessions and threads.
+#[pyclass(name = "Model", module = "multiverseg", frozen)]
+pub struct PyModel {
+    pub(crate) inner: Model,
+}
+
+fn options(
+    backend: &str,
+    threads: usize,
+    gpu_adapter: Option<String>,
+    memory_limit: u64,
+) -> PyResult<ModelOptions> {
+    let backend = match backend {
+        "auto" => BackendKind::Auto,
+        "cpu" => BackendKind::Cpu,
+        "gpu" => BackendKind::Gpu,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "backend: '{other}' is not one of 'auto', 'cpu', 'gpu'"
+            )))
+        }
+    };
+    Ok(ModelOptions {
+        backend,
+        threads,
+        gpu_adapter,
+        memory_limit,
+        ..Default::default()
+    })
+}
+
+#[pymethods]
+impl PyModel {
+    /// Loads a model file (.safetensors written by `mvs convert`, or an official .pt
+    /// checkpoint). `backend`: "auto" (a hardware GPU if wgpu finds one, else the CPU),
+    /// "cpu" or "gpu". `threads`: CPU threads, 0 = all cores. `gpu_adapter`: only GPU
+    /// adapters whose name contains this. `memory_limit`: most bytes of activations one
+    /// prediction may need (0 = three quarters of the RAM).
+    ///
+    /// Raises IoError, FormatError, BackendError; ValueError for an unknown backend.
+    #[staticmethod]
+    #[pyo3(signature = (path, backend="auto", threads=0, gpu_adapter=None, memory_limit=0))]
+    fn load(
+        py: Python<'_>,
+        path: PathBuf,
+        backend: &str,
+        threads: usize,
+        gpu_adapter: Option<String>,
+        memory_limit: u64,
+    ) -> PyResult<Self> {
+        let opts = options(backend, threads, gpu_adapter, memory_limit)?;
+        let inner = py.detach(|| Model::load_with(&path, &opts)).py_err()?;
+        Ok(PyModel { inner })
+    }
+
+    /// The default model built into the library (small, trained by this project; see
+    /// MODEL_CARD.md). Same options as `load`.
+    #[staticmethod]
+    #[pyo3(signature = (backend="auto", threads=0, gpu_adapter=None, memory_limit=0))]
+    fn default(
+        py: Python<'_>,
+        backend: &str,
+        threads: usize,
+        gpu_adapter: Option<String>,
+        memory_limit: u64,
+    ) -> PyResult<Self> {
+        let opts = options(backend, threads, gpu_adapter, memory_limit)?;
+        let inner = py.detach(|| Model::load_default(&opts)).py_err()?;
+        Ok(PyModel { inner })
+    }
+
+    /// The backend in use, e.g. "cpu (2 threads)" or the GPU adapter's name.
+    #[getter]
+    fn backend(&self) -> String {
+        self.inner.backend_name()
+    }
+
+    /// Whether the model has a ScribblePrompt-UNet (used while the context is empty).
+    #[getter]
+    fn has_unet(&self) -> bool {
+        self.inner.has_unet()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("multiverseg.Model(backend={:?})", self.inner.backend_name())
+    }
+}
