@@ -6,7 +6,7 @@ use multiverseg::eval::{
     Segmenter, Task, TaskImage,
 };
 use multiverseg::simulate::{Action, Mask, Protocol, Rng};
-use multiverseg::Result;
+use multiverseg::{ContextPolicy, Result, Select};
 
 fn disk_task(n: usize) -> Task {
     let (w, h) = (37, 29);
@@ -45,6 +45,7 @@ struct Scripted {
     actions: usize,
     gt: Mask,
     clicks: Vec<(usize, usize, bool)>,
+    cap: Option<usize>,
 }
 
 impl Segmenter for Scripted {
@@ -61,7 +62,9 @@ impl Segmenter for Scripted {
         Ok(())
     }
     fn predict(&mut self) -> Result<Mask> {
-        if self.actions + self.context >= self.need {
+        // A cap limits the entries a prediction sees, not the entries kept.
+        let used = self.cap.map_or(self.context, |c| self.context.min(c));
+        if self.actions + used >= self.need {
             Ok(self.gt.clone())
         } else {
             Ok(Mask::empty(self.gt.width, self.gt.height))
@@ -78,8 +81,8 @@ impl Segmenter for Scripted {
     fn context_len(&self) -> usize {
         self.context
     }
-    fn drop_oldest(&mut self) -> Result<()> {
-        self.context -= 1;
+    fn set_context_policy(&mut self, policy: ContextPolicy) -> Result<()> {
+        self.cap = policy.cap;
         Ok(())
     }
 }
@@ -91,6 +94,7 @@ fn scripted(need: usize) -> Scripted {
         actions: 0,
         gt: Mask::empty(1, 1),
         clicks: Vec::new(),
+        cap: None,
     }
 }
 
@@ -153,7 +157,7 @@ fn a_growing_context_lowers_the_interactions_and_the_baseline_stays_flat() {
     assert_eq!(s.reduction_pct(), 75.0);
 
     let mut capped = cfg.clone();
-    capped.context_cap = Some(1);
+    capped.context_policy = ContextPolicy::capped(1, Select::Latest);
     let (recs, _) = run_interactive(&task, &capped, &make, &mut || ()).unwrap();
     let mvs: Vec<f64> = per_position(&recs, Method::MultiverSeg)
         .iter()

@@ -9,6 +9,7 @@ use crate::eval::task::{Task, TaskImage};
 use crate::preprocess::{ImageView, Pixels, Window};
 use crate::session::Session;
 use crate::simulate::{self, Action, Mask, Protocol, Rng};
+use crate::workflow::policy::ContextPolicy;
 
 /// What the protocol needs from a segmentation session.
 pub trait Segmenter {
@@ -24,8 +25,8 @@ pub trait Segmenter {
     fn add_context(&mut self, item: &TaskImage) -> Result<()>;
     /// Number of context entries.
     fn context_len(&self) -> usize;
-    /// Removes the oldest context entry.
-    fn drop_oldest(&mut self) -> Result<()>;
+    /// Sets which context entries each prediction uses (the entries themselves stay).
+    fn set_context_policy(&mut self, policy: ContextPolicy) -> Result<()>;
 }
 
 fn view(item: &TaskImage) -> ImageView<'_> {
@@ -58,11 +59,8 @@ impl Segmenter for Session {
     fn context_len(&self) -> usize {
         self.context_count()
     }
-    fn drop_oldest(&mut self) -> Result<()> {
-        match self.context_ids().first() {
-            Some(&id) => self.context_remove(id),
-            None => Ok(()),
-        }
+    fn set_context_policy(&mut self, policy: ContextPolicy) -> Result<()> {
+        Session::set_context_policy(self, policy)
     }
 }
 
@@ -75,8 +73,9 @@ pub struct InteractiveConfig {
     pub n: usize,
     /// The seeds; each gives its own image order and tie-breaking.
     pub seeds: Vec<u64>,
-    /// Keep at most this many context entries (the most recent), if set.
-    pub context_cap: Option<usize>,
+    /// Which context entries each prediction uses (default: all). With a cap, the session
+    /// still keeps every entry and the policy picks per prediction (latest or similar).
+    pub context_policy: ContextPolicy,
     /// Interactions allowed per image (20 clicks or 10 scribble steps in the paper).
     pub max_interactions: usize,
     /// Dice at which an image counts as done.
@@ -90,7 +89,7 @@ impl InteractiveConfig {
             protocol,
             n,
             seeds: (0..seeds).collect(),
-            context_cap: None,
+            context_policy: ContextPolicy::all(),
             max_interactions: match protocol {
                 Protocol::Clicks => 20,
                 Protocol::Scribbles => 10,
@@ -226,6 +225,7 @@ pub fn run_interactive(
         };
 
         let mut s = new_segmenter()?;
+        s.set_context_policy(cfg.context_policy)?;
         let item = &task.images[order[0]];
         let (k, d) = segment_image(
             s.as_mut(),
@@ -245,11 +245,6 @@ pub fn run_interactive(
             let (k, d) = segment_image(s.as_mut(), item, cfg, &mut rng, &mut timing)?;
             out.push(rec(p, Method::MultiverSeg, k, d));
             s.commit()?;
-            if let Some(cap) = cfg.context_cap {
-                while s.context_len() > cap {
-                    s.drop_oldest()?;
-                }
-            }
             progress();
         }
 

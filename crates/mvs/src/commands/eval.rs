@@ -15,7 +15,7 @@ use multiverseg::eval::{
     Timing,
 };
 use multiverseg::simulate::Protocol;
-use multiverseg::{Model, Session};
+use multiverseg::{ContextPolicy, Model, Session};
 
 /// `--protocol`.
 #[derive(Clone, Copy, ValueEnum)]
@@ -45,9 +45,12 @@ pub struct Args {
     /// Number of seeds (0..K-1); each gives its own image order.
     #[arg(long, default_value_t = 1)]
     seeds: u64,
-    /// Keep only the most recent k context entries.
+    /// Each prediction uses at most k context entries (all are kept), chosen by --select.
     #[arg(long)]
     context_cap: Option<usize>,
+    /// With --context-cap: the latest entries, or those most similar to the image.
+    #[arg(long, value_enum, default_value = "latest")]
+    select: super::segment::SelectArg,
     /// Interactions allowed per image (default: 20 clicks or 10 scribble steps).
     #[arg(long)]
     max_interactions: Option<usize>,
@@ -98,6 +101,7 @@ pub fn run(a: Args) -> Result<(), String> {
         n: a.n,
         seeds: a.seeds,
         context_cap: a.context_cap,
+        select: a.select,
         max_interactions: a.max_interactions,
         in_context,
         out: a.out,
@@ -113,6 +117,7 @@ struct EvalArgs {
     n: usize,
     seeds: u64,
     context_cap: Option<usize>,
+    select: super::segment::SelectArg,
     max_interactions: Option<usize>,
     in_context: Option<Vec<usize>>,
     out: PathBuf,
@@ -207,7 +212,9 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     }
 
     let mut cfg = InteractiveConfig::paper(a.protocol, a.n, a.seeds);
-    cfg.context_cap = a.context_cap;
+    if let Some(k) = a.context_cap {
+        cfg.context_policy = ContextPolicy::capped(k, a.select.into());
+    }
     if let Some(m) = a.max_interactions {
         cfg.max_interactions = m;
     }

@@ -32,6 +32,15 @@ pub enum SelectArg {
     Similar,
 }
 
+impl From<SelectArg> for Select {
+    fn from(a: SelectArg) -> Select {
+        match a {
+            SelectArg::Latest => Select::Latest,
+            SelectArg::Similar => Select::Similar,
+        }
+    }
+}
+
 /// Arguments of `mvs segment`.
 #[derive(clap::Args)]
 #[command(
@@ -161,11 +170,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let m = a.model.load()?;
     let mut s = Session::new(m);
     if let Some(k) = a.context_cap {
-        let select = match a.select {
-            SelectArg::Latest => Select::Latest,
-            SelectArg::Similar => Select::Similar,
-        };
-        s.set_context_policy(ContextPolicy::capped(k, select))
+        s.set_context_policy(ContextPolicy::capped(k, a.select.into()))
             .map_err(e)?;
     }
     if let Some(d) = &a.context_dir {
