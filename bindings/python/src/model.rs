@@ -39,6 +39,15 @@ fn options(
     })
 }
 
+/// Runs `load` without the GIL (reading and preparing weights takes a while).
+fn loaded(
+    py: Python<'_>,
+    load: impl FnOnce() -> multiverseg::Result<Model> + Send,
+) -> PyResult<PyModel> {
+    let inner = py.detach(load).py_err()?;
+    Ok(PyModel { inner })
+}
+
 #[pymethods]
 impl PyModel {
     /// Loads a model file (.safetensors written by `mvs convert`, or an official .pt
@@ -59,8 +68,7 @@ impl PyModel {
         memory_limit: u64,
     ) -> PyResult<Self> {
         let opts = options(backend, threads, gpu_adapter, memory_limit)?;
-        let inner = py.detach(|| Model::load_with(&path, &opts)).py_err()?;
-        Ok(PyModel { inner })
+        loaded(py, || Model::load_with(&path, &opts))
     }
 
     /// The default model built into the library (small, trained by this project; see
@@ -75,8 +83,7 @@ impl PyModel {
         memory_limit: u64,
     ) -> PyResult<Self> {
         let opts = options(backend, threads, gpu_adapter, memory_limit)?;
-        let inner = py.detach(|| Model::load_default(&opts)).py_err()?;
-        Ok(PyModel { inner })
+        loaded(py, || Model::load_default(&opts))
     }
 
     /// The backend in use, e.g. "cpu (2 threads)" or the GPU adapter's name.

@@ -29,18 +29,23 @@ pub struct PyPrediction {
 
 impl PyPrediction {
     fn new(py: Python<'_>, p: &Prediction) -> PyResult<Self> {
-        let (w, h) = (p.width, p.height);
-        let shape =
-            |v| Array2::from_shape_vec((h, w), v).map_err(|e| PyValueError::new_err(e.to_string()));
         Ok(PyPrediction {
-            probabilities: shape(p.probabilities())?.into_pyarray(py).unbind(),
-            mask: Array2::from_shape_vec((h, w), p.mask())
-                .map_err(|e| PyValueError::new_err(e.to_string()))?
-                .into_pyarray(py)
-                .unbind(),
+            probabilities: image_array(py, p, p.probabilities())?,
+            mask: image_array(py, p, p.mask())?,
             uncertainty: p.uncertainty(),
         })
     }
+}
+
+/// `v` (one value per pixel of `p`'s image, row-major) as a (height, width) numpy array.
+fn image_array<T: numpy::Element>(
+    py: Python<'_>,
+    p: &Prediction,
+    v: Vec<T>,
+) -> PyResult<Py<PyArray2<T>>> {
+    let a = Array2::from_shape_vec((p.height, p.width), v)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(a.into_pyarray(py).unbind())
 }
 
 #[pymethods]
