@@ -88,10 +88,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-run() { echo "==> $*"; "$@"; }
+# Every command and tier prints its wall time, so a slow CI run says where the time went.
+run() {
+  local t0=$SECONDS
+  echo "==> $*"
+  "$@"
+  echo "<== $(( SECONDS - t0 )) s: $*"
+}
+times=()
 
 for t in "${tiers[@]}"; do
   echo "=== tier $t"
+  tier_t0=$SECONDS
   case "$t" in
     rust) run cargo test --workspace --release ;;
     lint)
@@ -114,5 +122,6 @@ for t in "${tiers[@]}"; do
     java) run cargo test --release -p multiverseg-capi --test java_bindings -- --ignored ;;
     python) run scripts/test_python.sh ;;
   esac
+  times+=("$t $(( SECONDS - tier_t0 )) s")
 done
-echo "scripts/test.sh: tiers ${tiers[*]} passed"
+echo "scripts/test.sh: tiers ${tiers[*]} passed in $SECONDS s (${times[*]/%/;})"
