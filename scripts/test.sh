@@ -17,6 +17,11 @@
 # apt-get when --install is given (as root, Debian/Ubuntu); otherwise the script names
 # them and fails. Tests outside the `rust` tier are #[ignore]d in plain `cargo test`
 # (with the tier's name as the reason) and run here with --ignored.
+#
+# Every cargo command here selects the whole workspace (--workspace, then a test filter):
+# cargo unifies features over the selected packages, so `-p multiverseg` or
+# `cargo build -p multiverseg-capi` would build every dependency again with other features
+# (about ten minutes each on two cores). One release build serves every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -114,12 +119,12 @@ for t in "${tiers[@]}"; do
       CARGO_TARGET_DIR=target run cargo clippy --manifest-path bindings/python/Cargo.toml --release -- -D warnings
       ;;
     gpu)
-      run cargo test --release -p multiverseg --lib -- --ignored gpu::
-      run cargo test --release -p multiverseg --test gpu -- --ignored
+      run cargo test --release --workspace --lib -- --ignored gpu::
+      run cargo test --release --workspace --test gpu -- --ignored
       ;;
-    c) run cargo test --release -p multiverseg-capi --test c_api -- --ignored ;;
-    cpp) run cargo test --release -p multiverseg-capi --test cpp_package -- --ignored ;;
-    java) run cargo test --release -p multiverseg-capi --test java_bindings -- --ignored ;;
+    c) run cargo test --release --workspace --test c_api -- --ignored ;;
+    cpp) run cargo test --release --workspace --test cpp_package -- --ignored ;;
+    java) run cargo test --release --workspace --test java_bindings -- --ignored ;;
     python) run scripts/test_python.sh ;;
   esac
   times+=("$t $(( SECONDS - tier_t0 )) s")

@@ -17,7 +17,9 @@ rm -rf target/wheels
 target/py-build/bin/maturin build --release -m bindings/python/Cargo.toml --out target/wheels
 rm -rf target/py-test
 "$py" -m venv target/py-test
-target/py-test/bin/pip install -q target/wheels/multiverseg-*.whl "pytest>=7"
+# The wheel with its test and ray extras (pytest; ray[data] and Pillow for the Ray example).
+wheel="$(ls target/wheels/multiverseg-*.whl)"
+target/py-test/bin/pip install -q "$wheel[test,ray]"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"

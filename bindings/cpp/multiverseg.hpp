@@ -163,6 +163,15 @@ class Model {
     detail::check(mvs_model_load_with(path.c_str(), &o, &m));
     return Model(m);
   }
+  /// Loads a fetched model by name ("official-v1", "official-v0") from the user cache
+  /// folder, where `mvs fetch` put it; never downloads. Throws Error with status
+  /// MVS_ERR_NOT_FOUND when it has not been fetched.
+  static Model load_named(const std::string& name, const ModelOptions& options = {}) {
+    MvsModel* m = nullptr;
+    MvsModelOptions o = options.c();
+    detail::check(mvs_model_load_named(name.c_str(), &o, &m));
+    return Model(m);
+  }
   /// Loads the model shipped in the library with all options.
   static Model load_default(const ModelOptions& options) {
     MvsModel* m = nullptr;

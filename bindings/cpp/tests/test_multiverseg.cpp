@@ -56,6 +56,16 @@ TEST(Model, BadPathThrowsWithStatusAndMessage) {
   }
 }
 
+TEST(Model, UnknownNameThrowsNamingTheKnownOnes) {
+  try {
+    mvs::Model::load_named("official-v9");
+    FAIL() << "expected mvs::Error";
+  } catch (const mvs::Error& e) {
+    EXPECT_EQ(e.status(), MVS_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("official-v1"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Session, BadInputThrowsAndChangesNothing) {
   auto m = cpu_model();
   mvs::Session s(m);

@@ -4,6 +4,7 @@
 //! `multiverseg._errors`. No numerics live here.
 
 mod errors;
+mod fetch;
 mod image;
 mod model;
 mod session;
@@ -16,6 +17,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::PyModel>()?;
     m.add_class::<session::PySession>()?;
     m.add_class::<session::PyPrediction>()?;
+    m.add_function(wrap_pyfunction!(fetch::fetch, m)?)?;
+    m.add_function(wrap_pyfunction!(fetch::resolve, m)?)?;
+    m.add("TERMS_NOTICE", multiverseg::named::TERMS_NOTICE)?;
+    m.add(
+        "MODEL_NAMES",
+        multiverseg::named::NAMED_MODELS
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>(),
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("NET_SIZE", multiverseg::NET_SIZE)?;
     Ok(())

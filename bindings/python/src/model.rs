@@ -50,13 +50,15 @@ fn loaded(
 
 #[pymethods]
 impl PyModel {
-    /// Loads a model file (.safetensors written by `mvs convert`, or an official .pt
-    /// checkpoint). `backend`: "auto" (a hardware GPU if wgpu finds one, else the CPU),
+    /// Loads a weights file (.safetensors written by `mvs convert`, `mvs fetch` or
+    /// tools/train), or a fetched model by name ("official-v1", "official-v0": see
+    /// `multiverseg.fetch`; a name is used when no file of that name exists). `backend`: "auto" (a hardware GPU if wgpu finds one, else the CPU),
     /// "cpu" or "gpu". `threads`: CPU threads, 0 = all cores. `gpu_adapter`: only GPU
     /// adapters whose name contains this. `memory_limit`: most bytes of activations one
     /// prediction may need (0 = three quarters of the RAM).
     ///
-    /// Raises IoError, FormatError, BackendError; ValueError for an unknown backend.
+    /// Raises IoError, FormatError, BackendError, NotFoundError (a model name not fetched
+    /// yet); ValueError for an unknown backend.
     #[staticmethod]
     #[pyo3(signature = (path, backend="auto", threads=0, gpu_adapter=None, memory_limit=0))]
     fn load(
@@ -68,7 +70,9 @@ impl PyModel {
         memory_limit: u64,
     ) -> PyResult<Self> {
         let opts = options(backend, threads, gpu_adapter, memory_limit)?;
-        loaded(py, || Model::load_with(&path, &opts))
+        loaded(py, || {
+            Model::load_with(&multiverseg::named::file_or_name(&path)?, &opts)
+        })
     }
 
     /// The default model built into the library (small, trained by this project; see

@@ -300,6 +300,22 @@ enum MvsStatus mvs_model_load_with(const char *path,
                                    const struct MvsModelOptions *opts,
                                    struct MvsModel **out);
 
+// Loads a named model (`"official-v1"`, `"official-v0"`) from the user cache folder
+// (`$MVS_CACHE_DIR`, else the platform's cache folder + `multiverseg`), where `mvs fetch`
+// or the Python `multiverseg.fetch` put it, with `opts` (null: all defaults). Never
+// touches the network.
+//
+// Errors: MVS_ERR_INVALID_ARGUMENT (null or unknown `name`), MVS_ERR_NOT_FOUND (not
+// fetched yet; the message says how to fetch it or place the files by hand), then as
+// mvs_model_load_with.
+//
+// # Safety
+// `name` is a NUL-terminated UTF-8 string, `opts` null or initialized by
+// mvs_model_options_init, `out` valid for a write.
+enum MvsStatus mvs_model_load_named(const char *name,
+                                    const struct MvsModelOptions *opts,
+                                    struct MvsModel **out);
+
 // Loads the model shipped with the library with `opts` (null: all defaults).
 //
 // # Safety

@@ -188,6 +188,30 @@ pub unsafe extern "C" fn mvs_model_load_with(
     })
 }
 
+/// Loads a named model (`"official-v1"`, `"official-v0"`) from the user cache folder
+/// (`$MVS_CACHE_DIR`, else the platform's cache folder + `multiverseg`), where `mvs fetch`
+/// or the Python `multiverseg.fetch` put it, with `opts` (null: all defaults). Never
+/// touches the network.
+///
+/// Errors: MVS_ERR_INVALID_ARGUMENT (null or unknown `name`), MVS_ERR_NOT_FOUND (not
+/// fetched yet; the message says how to fetch it or place the files by hand), then as
+/// mvs_model_load_with.
+///
+/// # Safety
+/// `name` is a NUL-terminated UTF-8 string, `opts` null or initialized by
+/// mvs_model_options_init, `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_model_load_named(
+    name: *const c_char,
+    opts: *const MvsModelOptions,
+    out: *mut *mut MvsModel,
+) -> MvsStatus {
+    guard(|| {
+        let name = unsafe { arg::string(name, "name") }?;
+        unsafe { load_into(out, read_options(opts), |o| Model::load_named(&name, o)) }
+    })
+}
+
 /// Loads the model shipped with the library with `opts` (null: all defaults).
 ///
 /// # Safety

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::run;
+use common::{build_native_libs, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,9 +30,10 @@ fn cmake_package_gtest_and_examples() {
     let _ = std::fs::remove_dir_all(&tmp);
     let (build, prefix) = (tmp.join("build"), tmp.join("prefix"));
     let src = root();
-    // The library build inside CMake shares cargo's target directory with this test.
-    let exe = std::env::current_exe().unwrap();
-    let target_dir = exe.parent().unwrap().parent().unwrap().parent().unwrap();
+    // The library as every other tier builds it (one cargo build with the workspace's
+    // features); CMake then uses it instead of running cargo with another feature set.
+    let lib = build_native_libs();
+    let target_dir = lib.parent().unwrap();
     cmake(
         &[
             "-S",
@@ -41,6 +42,7 @@ fn cmake_package_gtest_and_examples() {
             p(&build),
             "-DCMAKE_BUILD_TYPE=Release",
             "-DMULTIVERSEG_BUILD_TESTS=ON",
+            "-DMULTIVERSEG_PREBUILT=ON",
             &format!("-DCARGO_TARGET_DIR={}", p(target_dir)),
         ],
         "cmake configure",

@@ -46,6 +46,7 @@ mod gpu;
 mod graph;
 pub mod io;
 mod model;
+pub mod named;
 mod pickle;
 mod preprocess;
 mod prompts;

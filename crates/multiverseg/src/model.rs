@@ -121,6 +121,16 @@ impl Model {
         Self::from_weights(crate::default_model::weights()?, opts)
     }
 
+    /// Loads the named model `name` (e.g. `"official-v1"`, see [`crate::named`]) from the
+    /// cache folder ([`crate::named::default_cache_dir`]), where `mvs fetch` or
+    /// [`crate::named::fetch`] put it. Never touches the network.
+    ///
+    /// Errors: `InvalidArgument` (unknown name), `NotFound` (not fetched yet; the message
+    /// says how to fetch it or place it by hand), then as [`Model::load_with`].
+    pub fn load_named(name: &str, opts: &ModelOptions) -> Result<Self> {
+        Self::load_with(&crate::named::resolve(name, None)?, opts)
+    }
+
     /// Wraps already-loaded weights. Fails only for [`BackendKind::Gpu`] when no GPU
     /// can be opened (or an option is invalid); `Auto` then uses the CPU.
     pub fn from_weights(weights: Weights, opts: &ModelOptions) -> Result<Self> {

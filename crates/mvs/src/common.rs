@@ -2,7 +2,7 @@
 //! overrides, number parsing, writing masks, logging to stderr.
 
 use clap::ValueEnum;
-use multiverseg::{BackendKind, Model, ModelOptions};
+use multiverseg::{named, BackendKind, Model, ModelOptions};
 use std::path::{Path, PathBuf};
 
 /// `--backend`.
@@ -19,7 +19,8 @@ pub enum Backend {
 /// The flags every model-loading command takes.
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
-    /// Weights file (default: $MVS_MODEL if set, else the model shipped in the library).
+    /// Weights file, or the name of a fetched model (official-v1, official-v0; see
+    /// `mvs fetch`). Default: $MVS_MODEL if set, else the model shipped in the library.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where to run the networks.
@@ -61,11 +62,21 @@ pub fn options(backend: Backend, threads: usize) -> Result<ModelOptions, String>
     })
 }
 
-/// The model at `path`, else `$MVS_MODEL`, else the shipped default.
-pub fn load_model(path: Option<&Path>, o: &ModelOptions) -> Result<Model, String> {
+/// The weights file that `path` (else `$MVS_MODEL`) names: a file, or a named model
+/// resolved in the cache when no such file exists. `None`: the shipped default.
+fn model_file(path: Option<&Path>) -> Result<Option<PathBuf>, String> {
     let env = std::env::var_os("MVS_MODEL").map(PathBuf::from);
-    match path.or(env.as_deref()) {
-        Some(p) => Model::load_with(p, o),
+    let Some(p) = path.or(env.as_deref()) else {
+        return Ok(None);
+    };
+    named::file_or_name(p).map(Some).map_err(|e| e.message)
+}
+
+/// The model at `path` (a file or a fetched model's name), else `$MVS_MODEL`, else the
+/// shipped default.
+pub fn load_model(path: Option<&Path>, o: &ModelOptions) -> Result<Model, String> {
+    match model_file(path)? {
+        Some(p) => Model::load_with(&p, o),
         None => Model::load_default(o),
     }
     .map_err(|e| e.message)
@@ -73,9 +84,8 @@ pub fn load_model(path: Option<&Path>, o: &ModelOptions) -> Result<Model, String
 
 /// The weights the flags name (no backend), for commands that only read them.
 pub fn load_weights(path: Option<&Path>) -> Result<multiverseg::Weights, String> {
-    let env = std::env::var_os("MVS_MODEL").map(PathBuf::from);
-    match path.or(env.as_deref()) {
-        Some(p) => multiverseg::Weights::load(p),
+    match model_file(path)? {
+        Some(p) => multiverseg::Weights::load(&p),
         None => multiverseg::default_model::weights(),
     }
     .map_err(|e| e.message)

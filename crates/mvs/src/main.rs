@@ -2,8 +2,8 @@
 //! export ONNX, benchmark, evaluate. Each subcommand lives in `commands/`; this file only
 //! parses the command line and dispatches.
 //!
-//! Environment overrides (the library itself reads none): `MVS_MODEL` (the default model
-//! file), `MVS_GPU_ADAPTER` (an adapter name substring), `MVS_GPU_CONV_TILE` (e.g. 4x8).
+//! Environment overrides: `MVS_MODEL` (the default model file or name), `MVS_CACHE_DIR`
+//! (where named models live; read by the library), `MVS_GPU_ADAPTER` (an adapter name substring), `MVS_GPU_CONV_TILE` (e.g. 4x8).
 //! Log messages go to stderr (`MVS_LOG=debug` for more).
 
 mod commands;
@@ -11,7 +11,7 @@ mod common;
 mod plot;
 
 use clap::{Parser, Subcommand};
-use commands::{bench, convert, eval, export, infer, predict, segment};
+use commands::{bench, convert, eval, export, fetch, infer, predict, segment};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,9 @@ struct Cli {
 enum Cmd {
     /// Convert official PyTorch checkpoints to the library's safetensors file (no Python).
     Convert(convert::Args),
+    /// Download the official weights by name (official-v1, official-v0) into the user cache
+    /// folder, check and convert them; then `--model official-v1` works everywhere.
+    Fetch(fetch::Args),
     /// Segment one image: context from a folder, clicks, a box, scribbles, a window.
     Predict(predict::Args),
     /// Segment every slice of a folder, TIFF stack or NIfTI volume with a context (seed masks,
@@ -48,6 +51,7 @@ fn main() {
     common::init_logging();
     let r = match Cli::parse().cmd {
         Cmd::Convert(a) => convert::run(a),
+        Cmd::Fetch(a) => fetch::run(a),
         Cmd::Predict(a) => predict::run(a),
         Cmd::Segment(a) => segment::run(a),
         Cmd::Infer(a) => infer::run(a),

@@ -1,7 +1,7 @@
 """Type stubs of the extension module multiverseg._native (see the docstrings there)."""
 
 from os import PathLike
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -31,9 +31,11 @@ class Model:
         gpu_adapter: Optional[str] = None,
         memory_limit: int = 0,
     ) -> "Model":
-        """Loads a .safetensors (``mvs convert``) or official .pt file. backend: "auto",
-        "cpu" or "gpu"; threads: 0 = all cores. Raises IoError, FormatError, BackendError,
-        ValueError (unknown backend)."""
+        """Loads a .safetensors file (``mvs convert``, ``mvs fetch``, tools/train) or a
+        fetched model by name ("official-v1", "official-v0"; used when no such file
+        exists). backend: "auto", "cpu" or "gpu"; threads: 0 = all cores. Raises IoError,
+        FormatError, BackendError, NotFoundError (a name not fetched yet), ValueError
+        (unknown backend)."""
     @staticmethod
     def default(
         backend: str = "auto",
@@ -106,3 +108,20 @@ class Session:
     def context_import_folder(self, path: StrPath, label: Optional[int] = None) -> list[int]: ...
     def set_context_policy(self, cap: Optional[int] = None, select: str = "latest") -> None:
         """select: "latest" or "similar"."""
+
+MODEL_NAMES: List[str]
+"""The names ``fetch`` and ``Model.load`` know: "official-v1", "official-v0"."""
+TERMS_NOTICE: str
+"""Where the official weights come from, their license and what to cite."""
+
+def fetch(
+    name: str,
+    cache_dir: Optional[str] = None,
+    mirror: Optional[str] = None,
+    force: bool = False,
+    progress: Optional[Callable[[str, int, Optional[int]], object]] = None,
+) -> Dict[str, Any]:
+    """Downloads, checks and converts a named model (``multiverseg.fetch`` wraps it)."""
+
+def resolve(name: str, cache_dir: Optional[str] = None) -> str:
+    """The cached weights file of a fetched model; no network. Raises NotFoundError."""

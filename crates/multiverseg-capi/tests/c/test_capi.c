@@ -1,10 +1,13 @@
 /* Exercises every function of the C API, including bad input. Usage: test_capi MODEL TMPDIR */
+#define _POSIX_C_SOURCE 200112L /* setenv, mkdir */
 #include "multiverseg.h"
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int failures = 0;
 #define CHECK(cond, what)                                                              \
@@ -40,6 +43,17 @@ static int keep_going(size_t done, size_t total, void *user_data) {
   (void)total;
   (*(int *)user_data)++;
   return 0;
+}
+
+/* Copies a file byte for byte (the test places a weights file where `mvs fetch` would). */
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  CHECK(in != NULL && out != NULL, "open files to copy");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n, "copy");
+  fclose(in);
+  fclose(out);
 }
 
 int main(int argc, char **argv) {
@@ -130,6 +144,27 @@ int main(int argc, char **argv) {
   EXPECT(mvs_model_load_default(MVS_BACKEND_CPU, 1, &dflt), MVS_OK);
   CHECK(dflt != NULL, "default model loaded");
   mvs_model_free(dflt);
+
+  /* Named models resolve in $MVS_CACHE_DIR (as `mvs fetch` leaves them), never online. */
+  char cache[1024], named_dir[2048], named_file[4096];
+  snprintf(cache, sizeof cache, "%s/cache", argv[2]);
+  CHECK(setenv("MVS_CACHE_DIR", cache, 1) == 0, "setenv");
+  MvsModel *named = NULL;
+  EXPECT_MSG(mvs_model_load_named(NULL, NULL, &named), MVS_ERR_INVALID_ARGUMENT, "name");
+  EXPECT_MSG(mvs_model_load_named("official-v9", NULL, &named), MVS_ERR_INVALID_ARGUMENT,
+             "official-v1");
+  EXPECT_MSG(mvs_model_load_named("official-v1", NULL, &named), MVS_ERR_NOT_FOUND,
+             "mvs fetch official-v1");
+  CHECK(named == NULL, "failed named load leaves out untouched");
+  snprintf(named_dir, sizeof named_dir, "%s/official-v1", cache);
+  CHECK((mkdir(cache, 0755) == 0 || errno == EEXIST) &&
+            (mkdir(named_dir, 0755) == 0 || errno == EEXIST),
+        "mkdir cache");
+  snprintf(named_file, sizeof named_file, "%s/model.safetensors", named_dir);
+  copy_file(model_path, named_file);
+  EXPECT(mvs_model_load_named("official-v1", NULL, &named), MVS_OK);
+  CHECK(named != NULL, "named model loaded");
+  mvs_model_free(named);
 
   /* The GPU backend (lavapipe in CI). Not under valgrind: a software Vulkan driver's
      JIT is outside what memcheck can follow in reasonable time. */

@@ -22,8 +22,14 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds the cdylib/staticlib with this test's profile and target directory (`cargo test`
-/// builds only the rlib) and returns the folder that holds them (target/<profile>).
+/// The cdylib/staticlib (libmultiverseg.so, .a) of this test's build, copied into the
+/// folder that it returns (target/<profile>), where the C, C++ and Java builds look.
+///
+/// It runs the cargo command that built the running test (`cargo test --workspace
+/// --no-run`, same package set, features and profile), a no-op after the rust tier; that
+/// build leaves the libraries in target/<profile>/deps without uplifting them. A
+/// `cargo build -p multiverseg-capi` would unify features differently and rebuild every
+/// dependency (ten minutes on two cores).
 #[allow(dead_code)]
 pub fn build_native_libs() -> PathBuf {
     // target/<profile>/deps/<test>-<hash> -> target/<profile>
@@ -31,25 +37,49 @@ pub fn build_native_libs() -> PathBuf {
     let lib = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "-p",
-        "multiverseg-capi",
-        "--lib",
-        "--manifest-path",
-    ])
-    .arg(repo().join("Cargo.toml"))
-    .arg("--target-dir")
-    .arg(lib.parent().unwrap());
+    // Without the variables cargo sets for a running test (OUT_DIR, CARGO_MANIFEST_DIR,
+    // CARGO_PKG_NAME, ...): some build scripts (ring's) rerun when they change, which would
+    // rebuild the dependency chain here and again in the next top-level cargo command.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        let set_for_tests = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || [
+                "OUT_DIR",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&&*k);
+        if set_for_tests {
+            cmd.env_remove(&*k);
+        }
+    }
+    cmd.args(["test", "--workspace", "--no-run", "--manifest-path"])
+        .arg(repo().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(lib.parent().unwrap());
     if lib.file_name().and_then(|n| n.to_str()) == Some("release") {
         cmd.arg("--release");
     }
-    run(&mut cmd, "cargo build -p multiverseg-capi --lib");
-    assert!(
-        lib.join("libmultiverseg.so").exists(),
-        "libmultiverseg.so not found in {}",
-        lib.display()
-    );
+    run(&mut cmd, "cargo test --workspace --no-run");
+    for name in ["libmultiverseg.so", "libmultiverseg.a"] {
+        let built = lib.join("deps").join(name);
+        assert!(built.exists(), "{} not found", built.display());
+        // Copied to a temporary name and renamed: a test in another process may be
+        // loading the library at this moment.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = lib.join(format!(".{name}.{}.{n}", std::process::id()));
+        std::fs::copy(&built, &tmp).unwrap();
+        std::fs::rename(&tmp, lib.join(name)).unwrap();
+    }
     lib
 }
 

@@ -51,6 +51,11 @@ pub struct Args {
     /// context entries of a full-size 256->256 layer at --size) instead of the network.
     #[arg(long)]
     conv_kernel: Option<String>,
+    /// Also measure cancellation: `runs` more predictions, each cancelled from another
+    /// thread at a point spread over the prediction's time; prints the time from the
+    /// cancel to the call's return (median and max).
+    #[arg(long)]
+    cancel_latency: bool,
 }
 
 fn rng_fill(seed: &mut u64, n: usize) -> Vec<f32> {
@@ -126,8 +131,57 @@ pub fn run(a: Args) -> Result<(), String> {
             times[0],
             gflop / med
         );
+        if a.cancel_latency {
+            let (lat, finished) = cancel_latency(med, a.runs.max(1), &cancel, &mut predict)?;
+            if let (Some(m50), Some(max)) = (lat.get(lat.len() / 2), lat.last()) {
+                println!(
+                    "cancel S={s} size={size} cancelled={} finished_first={finished} latency_median_ms={m50:.1} latency_max_ms={max:.1}",
+                    lat.len()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Cancels `runs` predictions from another thread at `k/(runs+1)` of `median_ms`; returns
+/// the sorted latencies (cancel to return, ms) of those cancelled and how many finished
+/// before the cancel arrived.
+fn cancel_latency(
+    median_ms: f64,
+    runs: usize,
+    cancel: &CancelToken,
+    predict: &mut dyn FnMut() -> Result<Vec<f32>, String>,
+) -> Result<(Vec<f64>, usize), String> {
+    let mut lat = Vec::new();
+    let mut finished = 0;
+    for k in 1..=runs {
+        cancel.reset();
+        let delay =
+            std::time::Duration::from_secs_f64(median_ms * k as f64 / (runs + 1) as f64 / 1e3);
+        let (r, cancelled_at, returned) = std::thread::scope(|sc| {
+            let t = sc.spawn(move || {
+                std::thread::sleep(delay);
+                cancel.cancel();
+                Instant::now()
+            });
+            let r = predict();
+            let returned = Instant::now();
+            (r, t.join().expect("the cancelling thread"), returned)
+        });
+        match r {
+            Ok(_) => finished += 1,
+            Err(_) => lat.push(
+                returned
+                    .saturating_duration_since(cancelled_at)
+                    .as_secs_f64()
+                    * 1e3,
+            ),
+        }
+    }
+    cancel.reset();
+    lat.sort_by(f64::total_cmp);
+    Ok((lat, finished))
 }
 
 #[cfg(feature = "gpu")]

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod convert;
 pub mod eval;
 pub mod export;
+pub mod fetch;
 pub mod infer;
 pub mod predict;
 pub mod segment;

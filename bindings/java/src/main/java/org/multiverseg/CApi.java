@@ -81,6 +81,8 @@ interface CApi extends Library {
 
   int mvs_model_load_default_with(MvsModelOptions opts, PointerByReference out);
 
+  int mvs_model_load_named(String name, MvsModelOptions opts, PointerByReference out);
+
   int mvs_set_log_callback(MvsLogFn callback, Pointer userData);
 
   int mvs_model_backend_name(Pointer model, byte[] buf, long capacity, LongByReference outLen);

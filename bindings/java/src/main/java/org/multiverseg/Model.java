@@ -38,6 +38,17 @@ public final class Model implements AutoCloseable {
     return new Model(out.getValue());
   }
 
+  /**
+   * Loads a fetched model by name ("official-v1", "official-v0") from the user cache folder,
+   * where {@code mvs fetch} put it; never downloads. Throws MvsException with status
+   * NOT_FOUND when it has not been fetched.
+   */
+  public static Model loadNamed(String name, ModelOptions options) throws MvsException {
+    PointerByReference out = new PointerByReference();
+    MvsException.check(CApi.LIB.mvs_model_load_named(name, options.toC(), out));
+    return new Model(out.getValue());
+  }
+
   /** Loads the model shipped in the library with all options. */
   public static Model loadDefault(ModelOptions options) throws MvsException {
     PointerByReference out = new PointerByReference();

@@ -49,6 +49,15 @@ class SessionTest {
   }
 
   @Test
+  void unknownModelNameNamesTheKnownOnes() {
+    MvsException e =
+        assertThrows(
+            MvsException.class, () -> Model.loadNamed("official-v9", new ModelOptions()));
+    assertEquals(MvsException.INVALID_ARGUMENT, e.status());
+    assertTrue(e.getMessage().contains("official-v1"), e.getMessage());
+  }
+
+  @Test
   void badPathIsACheckedExceptionWithStatus() {
     MvsException e =
         assertThrows(
