@@ -13,11 +13,17 @@ if [ ! -x target/py-build/bin/maturin ]; then
   "$py" -m venv target/py-build
   target/py-build/bin/pip install -q "maturin>=1.16,<2"
 fi
-rm -rf target/wheels
-target/py-build/bin/maturin build --release -m bindings/python/Cargo.toml --out target/wheels
+# The test venv and the wheel's dependencies (numpy, pytest, ray[data], Pillow: mostly
+# downloads) are installed while maturin compiles, so the two overlap.
 rm -rf target/py-test
 "$py" -m venv target/py-test
-# The wheel with its test and ray extras (pytest; ray[data] and Pillow for the Ray example).
+target/py-test/bin/pip install -q "numpy>=1.21" "pytest>=7" "ray[data]>=2.9" "pillow>=9" \
+  > target/py-test/pip.log 2>&1 &
+pip_pid=$!
+rm -rf target/wheels
+target/py-build/bin/maturin build --release -m bindings/python/Cargo.toml --out target/wheels
+wait "$pip_pid" || { cat target/py-test/pip.log; exit 1; }
+# The wheel with its test and ray extras (already satisfied above).
 wheel="$(ls target/wheels/multiverseg-*.whl)"
 target/py-test/bin/pip install -q "$wheel[test,ray]"
 work="$(mktemp -d)"
