@@ -17,7 +17,8 @@ pub enum Net {
 /// Arguments of `mvs export-onnx`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weights file (default: $MVS_MODEL if set, else the model shipped in the library).
+    /// Weights file or fetched model name (default: $MVS_MODEL if set, else the model
+    /// shipped in the library).
     #[arg(long)]
     model: Option<PathBuf>,
     #[arg(long, value_enum)]
