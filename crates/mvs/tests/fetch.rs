@@ -157,6 +157,22 @@ fn official_files() -> HashMap<String, Vec<u8>> {
     ])
 }
 
+/// `named::fetch` of `name` into `cache` from `mirror`, without progress.
+fn fetch(
+    name: &str,
+    cache: &Path,
+    mirror: impl Into<String>,
+) -> multiverseg::Result<named::FetchReport> {
+    named::fetch(
+        name,
+        FetchOptions {
+            cache_dir: Some(cache.to_path_buf()),
+            mirror: Some(mirror.into()),
+            ..Default::default()
+        },
+    )
+}
+
 fn temp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mvs-fetch-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -258,15 +274,7 @@ fn fetch_follows_redirects_resumes_and_converts() {
 
     // A second fetch finds it in the cache and downloads nothing.
     let before = server.log.lock().unwrap().requests.len();
-    let again = named::fetch(
-        "official-v1",
-        FetchOptions {
-            cache_dir: Some(cache.clone()),
-            mirror: Some(format!("{}/r", server.base)),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let again = fetch("official-v1", &cache, format!("{}/r", server.base)).unwrap();
     assert!(again.cached && again.files.is_empty());
     assert_eq!(again.sha256, report.sha256);
     assert_eq!(server.log.lock().unwrap().requests.len(), before);
@@ -281,15 +289,7 @@ fn fetch_follows_redirects_resumes_and_converts() {
 fn an_html_page_or_a_404_is_a_clear_error_and_leaves_nothing() {
     let server = serve(official_files(), &[]);
     let cache = temp("html");
-    let e = named::fetch(
-        "official-v1",
-        FetchOptions {
-            cache_dir: Some(cache.clone()),
-            mirror: Some(format!("{}/html", server.base)),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let e = fetch("official-v1", &cache, format!("{}/html", server.base)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Format, "{}", e.message);
     assert!(
         e.message.contains("HTML page") && e.message.contains(MVS),
@@ -302,15 +302,7 @@ fn an_html_page_or_a_404_is_a_clear_error_and_leaves_nothing() {
         listing(&cache.join("official-v1"))
     );
 
-    let e = named::fetch(
-        "official-v0",
-        FetchOptions {
-            cache_dir: Some(cache.clone()),
-            mirror: Some(format!("{}/nothing", server.base)),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let e = fetch("official-v0", &cache, format!("{}/nothing", server.base)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Io, "{}", e.message);
     assert!(e.message.contains("HTTP 404"), "{}", e.message);
     assert!(
@@ -331,15 +323,7 @@ fn an_html_page_or_a_404_is_a_clear_error_and_leaves_nothing() {
         (SP.to_string(), official_files()[SP].clone()),
     ]);
     let server = serve(swapped, &[]);
-    let e = named::fetch(
-        "official-v1",
-        FetchOptions {
-            cache_dir: Some(cache.clone()),
-            mirror: Some(format!("{}/f", server.base)),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let e = fetch("official-v1", &cache, format!("{}/f", server.base)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Format, "{}", e.message);
     assert!(
         e.message.contains("not the expected checkpoints"),
@@ -354,15 +338,7 @@ fn an_html_page_or_a_404_is_a_clear_error_and_leaves_nothing() {
 fn offline_unknown_and_not_fetched_errors_say_what_to_do() {
     let cache = temp("offline");
     // Nothing listens on port 1 of the loopback: connection refused, as offline.
-    let e = named::fetch(
-        "official-v1",
-        FetchOptions {
-            cache_dir: Some(cache.clone()),
-            mirror: Some("http://127.0.0.1:1".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let e = fetch("official-v1", &cache, "http://127.0.0.1:1").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Io, "{}", e.message);
     assert!(
         e.message
@@ -386,15 +362,7 @@ fn offline_unknown_and_not_fetched_errors_say_what_to_do() {
         "{}",
         e.message
     );
-    let e = named::fetch(
-        "official-v1",
-        FetchOptions {
-            cache_dir: Some(cache.clone()),
-            mirror: Some("ftp://example.org".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
+    let e = fetch("official-v1", &cache, "ftp://example.org").unwrap_err();
     assert!(e.message.starts_with("mirror:"), "{}", e.message);
     let _ = std::fs::remove_dir_all(&cache);
 }

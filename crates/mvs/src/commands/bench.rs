@@ -132,7 +132,7 @@ pub fn run(a: Args) -> Result<(), String> {
             gflop / med
         );
         if a.cancel_latency {
-            let (lat, finished) = cancel_latency(med, a.runs.max(1), &cancel, &mut predict)?;
+            let (lat, finished) = cancel_latency(med, a.runs.max(1), &cancel, &mut predict);
             if let (Some(m50), Some(max)) = (lat.get(lat.len() / 2), lat.last()) {
                 println!(
                     "cancel S={s} size={size} cancelled={} finished_first={finished} latency_median_ms={m50:.1} latency_max_ms={max:.1}",
@@ -152,7 +152,7 @@ fn cancel_latency(
     runs: usize,
     cancel: &CancelToken,
     predict: &mut dyn FnMut() -> Result<Vec<f32>, String>,
-) -> Result<(Vec<f64>, usize), String> {
+) -> (Vec<f64>, usize) {
     let mut lat = Vec::new();
     let mut finished = 0;
     for k in 1..=runs {
@@ -181,7 +181,7 @@ fn cancel_latency(
     }
     cancel.reset();
     lat.sort_by(f64::total_cmp);
-    Ok((lat, finished))
+    (lat, finished)
 }
 
 #[cfg(feature = "gpu")]
