@@ -171,8 +171,8 @@ impl PySession {
 
     /// Predicts each image of `images` (a sequence of 2D arrays) with the context and no
     /// prompts; the session does not change. Images are copied before the GIL is released.
-    /// `progress(done, total)` is called after each image; returning False (or raising)
-    /// cancels the call, which then raises CancelledError (or the callback's exception).
+    /// `progress(done, total)` is called as images finish (after each image on the CPU,
+    /// each chunk of up to 16 on the GPU); returning False (or raising) cancels the call, which then raises CancelledError (or the callback's exception).
     #[pyo3(signature = (images, window=None, progress=None))]
     fn predict_batch(
         &self,

@@ -150,6 +150,7 @@ fn convert(o: &MvsModelOptions) -> Result<ModelOptions, Error> {
         gpu_adapter,
         gpu_conv_tile,
         gpu_max_chunk: usize::try_from(o.gpu_max_chunk).unwrap_or(usize::MAX),
+        gpu_batch_targets: 0,
         gpu_memory_limit: o.gpu_memory_limit,
         memory_limit: o.memory_limit,
     })

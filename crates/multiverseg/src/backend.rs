@@ -197,6 +197,48 @@ pub(crate) trait Backend: Send + Sync {
         input: &NetInput,
         cancel: &CancelToken,
     ) -> Result<Vec<f32>>;
+
+    /// MultiverSegNet logits for several targets that share one context (every
+    /// `inputs[i].context` is the same). Calls `done(k)` when the first `k` are finished;
+    /// `false` from it stops the call with `Cancelled`. Each result equals
+    /// [`Backend::multiverseg`] on its input on the same backend. The default runs them
+    /// one by one; the GPU submits them in chunks.
+    fn multiverseg_batch(
+        &self,
+        state: &mut BackendState,
+        inputs: &[NetInput],
+        cancel: &CancelToken,
+        done: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        one_by_one(inputs, done, |x| self.multiverseg(state, x, cancel))
+    }
+
+    /// [`Backend::multiverseg_batch`] for the ScribblePrompt-UNet.
+    fn scribbleprompt_batch(
+        &self,
+        state: &mut BackendState,
+        inputs: &[NetInput],
+        cancel: &CancelToken,
+        done: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        one_by_one(inputs, done, |x| self.scribbleprompt(state, x, cancel))
+    }
+}
+
+/// Runs `f` on each input in turn, reporting to `done` after each.
+fn one_by_one(
+    inputs: &[NetInput],
+    done: &mut dyn FnMut(usize) -> bool,
+    mut f: impl FnMut(&NetInput) -> Result<Vec<f32>>,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for x in inputs {
+        out.push(f(x)?);
+        if !done(out.len()) {
+            return Err(Error::cancelled());
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -54,6 +54,10 @@ pub struct ModelOptions {
     /// GPU only: most context entries processed at once (0 = as the device's limits
     /// allow). Smaller chunks need less memory; the result is the same.
     pub gpu_max_chunk: usize,
+    /// GPU only: most images of a [`crate::Session::predict_batch`] encoded in one command
+    /// buffer (0 = 16). Larger saves submissions; smaller reports progress and sees a
+    /// cancel sooner. The results are the same. (Rust API only.)
+    pub gpu_batch_targets: usize,
     /// GPU only: most bytes of GPU memory one session's activations may take (0 = no
     /// limit); a prediction that needs more runs on the CPU.
     pub gpu_memory_limit: u64,
@@ -270,6 +274,35 @@ impl Model {
         input: &RawInput,
         cancel: &CancelToken,
     ) -> Result<Vec<f32>> {
+        let mut r = self.infer_batch_in(
+            state,
+            context_version,
+            network,
+            min_context,
+            input,
+            &[input.target],
+            cancel,
+            &mut |_| true,
+        )?;
+        Ok(r.swap_remove(0))
+    }
+
+    /// [`Model::infer_in`] for several targets sharing `input`'s context: `targets[i]` is
+    /// a `[5, H, W]` target like `input.target` (which is not used). `done(k)` is called
+    /// when the first `k` are finished and returns `false` to cancel. Each result equals
+    /// `infer_in` on its target on the same backend; the GPU submits them in chunks.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn infer_batch_in(
+        &self,
+        state: &mut BackendState,
+        context_version: Option<u64>,
+        network: NetworkChoice,
+        min_context: usize,
+        input: &RawInput,
+        targets: &[&[f32]],
+        cancel: &CancelToken,
+        done: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Vec<f32>>> {
         let (h, w) = (input.height, input.width);
         let px = h * w;
         let (ci, cl) = (input.context_images, input.context_labels);
@@ -284,8 +317,11 @@ impl Model {
         let backend = &self.inner.backend;
         match self.resolve(network, s, min_context)? {
             NetworkChoice::ScribblePrompt => {
-                let x = NetInput::new(input.target, None, h, w)?;
-                backend.scribbleprompt(state, &x, cancel)
+                let xs = targets
+                    .iter()
+                    .map(|t| NetInput::new(t, None, h, w))
+                    .collect::<Result<Vec<_>>>()?;
+                backend.scribbleprompt_batch(state, &xs, cancel, done)
             }
             _ => {
                 // The network needs one entry; an empty context becomes one image and one
@@ -307,8 +343,23 @@ impl Model {
                         version: context_version,
                     }
                 };
-                let x = NetInput::new(input.target, Some(ctx), h, w)?;
-                backend.multiverseg(state, &x, cancel)
+                // Check the context once, then each target against it.
+                NetInput::new(
+                    targets.first().copied().unwrap_or(input.target),
+                    Some(ctx),
+                    h,
+                    w,
+                )?;
+                let xs = targets
+                    .iter()
+                    .map(|t| {
+                        NetInput::new(t, None, h, w).map(|x| NetInput {
+                            context: Some(ctx),
+                            ..x
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                backend.multiverseg_batch(state, &xs, cancel, done)
             }
         }
     }
@@ -326,6 +377,7 @@ fn make_backend(weights: &Arc<Weights>, opts: &ModelOptions) -> Result<Box<dyn B
                 adapter: opts.gpu_adapter.clone(),
                 conv_tile: opts.gpu_conv_tile,
                 max_chunk: opts.gpu_max_chunk,
+                batch_targets: opts.gpu_batch_targets,
                 memory_limit: opts.gpu_memory_limit,
             };
             crate::gpu::GpuBackend::new(weights.clone(), opts.threads, limit, &o)

@@ -469,17 +469,37 @@ impl Session {
         Ok(pred)
     }
 
-    /// Runs the network for one [5, 128, 128] input with the context the policy selects
-    /// for its image (channel 0).
-    fn run(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+    /// The network and the context entries (indices, insertion order) the policy picks
+    /// for a [5, 128, 128] input (it looks at the image, channel 0).
+    fn selection_for(&self, x: &[f32]) -> Result<(NetworkChoice, Vec<usize>)> {
         let network =
             self.model
                 .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)?;
-        let chosen: Vec<usize> = if network == NetworkChoice::ScribblePrompt {
+        let chosen = if network == NetworkChoice::ScribblePrompt {
             Vec::new()
         } else {
             policy::select(&self.policy, &self.context, &x[..PX])
         };
+        Ok((network, chosen))
+    }
+
+    /// Runs the network for one [5, 128, 128] input with the context the policy selects
+    /// for its image (channel 0).
+    fn run(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let (network, chosen) = self.selection_for(x)?;
+        let mut r = self.run_with(network, &chosen, &[x], &mut |_| true)?;
+        Ok(r.swap_remove(0))
+    }
+
+    /// Runs `network` on each of `xs` with the context entries `chosen`, as one batch
+    /// (`done(k)` after the first k; `false` cancels).
+    fn run_with(
+        &mut self,
+        network: NetworkChoice,
+        chosen: &[usize],
+        xs: &[&[f32]],
+        done: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Vec<f32>>> {
         let ids: Vec<u64> = chosen.iter().map(|&i| self.context[i].id).collect();
         if ids != self.selection.0 || self.selection.1 != self.context_version {
             // A new subset is a new context for the backend's cache.
@@ -490,25 +510,27 @@ impl Session {
         self.model.check_memory(NET_SIZE, NET_SIZE, s.max(1))?;
         let mut ci = Vec::with_capacity(s * PX);
         let mut cl = Vec::with_capacity(s * PX);
-        for &i in &chosen {
+        for &i in chosen {
             ci.extend_from_slice(&self.context[i].image);
             cl.extend_from_slice(&self.context[i].label);
         }
         let input = RawInput {
-            target: x,
+            target: xs[0],
             context_images: &ci,
             context_labels: &cl,
             height: NET_SIZE,
             width: NET_SIZE,
         };
         // Already resolved: the subset may be smaller than min_context under a cap.
-        let r = self.model.infer_in(
+        let r = self.model.infer_batch_in(
             &mut self.backend_state,
             Some(self.context_version),
             network,
             0,
             &input,
+            xs,
             &self.cancel,
+            done,
         );
         if self.cancel.is_cancelled() {
             return Err(Error::cancelled());
@@ -518,8 +540,12 @@ impl Session {
 
     /// Predicts each of `images` with the context and no prompts (each as a fresh image
     /// given to [`Session::set_image`] and predicted at once), without changing the
-    /// session. `progress(done, total)` is called after each image; returning `false`
-    /// cancels the call. Results equal single predictions bit for bit on the CPU.
+    /// session. `progress(done, total)` is called as images finish (after each image on
+    /// the CPU, after each submitted chunk on the GPU); returning `false` cancels the call.
+    /// Consecutive images for which the context policy picks the same entries (all of
+    /// them, unless `select similar` is capped) run as one batch: on the GPU, one command
+    /// buffer per chunk of up to 16 images. Results equal single predictions bit for bit
+    /// on the CPU, and on the GPU to rounding (the same kernels run; measured equal).
     ///
     /// Errors: `InvalidArgument` naming `images[i]`, `Cancelled` (progress or the cancel
     /// token), `OutOfMemory`, `Backend`; the session is unchanged either way.
@@ -537,22 +563,29 @@ impl Session {
             let unit = to_unit(img, window, &format!("images[{i}]"))?;
             let mut x = vec![0.0f32; 5 * PX];
             x[..PX].copy_from_slice(&to_network(&unit, img.width, img.height));
-            inputs.push((x, img.width, img.height));
+            inputs.push(x);
         }
         let total = inputs.len();
         let mut out = Vec::with_capacity(total);
-        for (done, (x, w, h)) in inputs.into_iter().enumerate() {
-            let logits = self.run(&x)?;
-            out.push(Prediction {
-                logits,
-                width: w,
-                height: h,
-            });
-            if let Some(p) = progress.as_mut() {
-                if !p(done + 1, total) {
-                    return Err(Error::cancelled());
-                }
+        let mut first = 0;
+        while first < total {
+            // The longest run of images that share the policy's pick.
+            let (network, chosen) = self.selection_for(&inputs[first])?;
+            let mut end = first + 1;
+            while end < total && self.selection_for(&inputs[end])? == (network, chosen.clone()) {
+                end += 1;
             }
+            let xs: Vec<&[f32]> = inputs[first..end].iter().map(|x| x.as_slice()).collect();
+            let mut done = |k: usize| progress.as_mut().is_none_or(|p| p(first + k, total));
+            let logits = self.run_with(network, &chosen, &xs, &mut done)?;
+            for (l, img) in logits.into_iter().zip(&images[first..end]) {
+                out.push(Prediction {
+                    logits: l,
+                    width: img.width,
+                    height: img.height,
+                });
+            }
+            first = end;
         }
         Ok(out)
     }

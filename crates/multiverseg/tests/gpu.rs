@@ -240,6 +240,83 @@ fn gpu_session_gives_the_cpu_masks() {
     }
 }
 
+/// A batch on the GPU (here one submission per 2 images; 16 by default) equals single
+/// predictions on the same device, for the UNet (empty context) and MultiverSegNet;
+/// progress comes per submission, and cancelling after the first changes nothing.
+#[test]
+#[ignore = "gpu tier: needs a Vulkan device (Mesa lavapipe); run by scripts/test.sh gpu"]
+fn gpu_batch_equals_single_predictions() {
+    let mut s = Session::new(model_with(ModelOptions {
+        backend: BackendKind::Gpu,
+        threads: 2,
+        gpu_batch_targets: 2,
+        ..Default::default()
+    }));
+    let (w, h) = (37, 29);
+    let imgs: Vec<Vec<f32>> = (0..3)
+        .map(|k| {
+            let m = disk(w, h, 10.0 + k as f64, 14.0, 8.0);
+            picture(w, h, 40 + k as u32, &m)
+        })
+        .collect();
+    let views: Vec<ImageView> = imgs
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), w, h))
+        .collect();
+    for with_context in [false, true] {
+        if with_context {
+            for k in 0..3 {
+                let m = disk(w, h, 12.0 + 5.0 * k as f64, 15.0, 9.0);
+                let px = picture(w, h, 90 + k, &m);
+                s.context_add(
+                    &ImageView::packed(Pixels::F32(&px), w, h),
+                    Window::MinMax,
+                    &m,
+                    w,
+                )
+                .unwrap();
+            }
+        }
+        let mut seen = Vec::new();
+        let mut progress = |d: usize, t: usize| {
+            seen.push((d, t));
+            true
+        };
+        let batch = s
+            .predict_batch(&views, Window::MinMax, Some(&mut progress))
+            .unwrap();
+        assert_eq!(seen, vec![(2, 3), (3, 3)], "one report per submission");
+        let mut worst = 0.0f32;
+        for (k, v) in views.iter().enumerate() {
+            s.set_image(v, Window::MinMax).unwrap();
+            let single = s.predict().unwrap();
+            let d = single
+                .logits
+                .iter()
+                .zip(&batch[k].logits)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            worst = worst.max(d);
+        }
+        eprintln!("context {with_context}: batch vs single, max |logit difference| {worst:e}");
+        assert!(
+            worst <= 1e-5,
+            "batch and single predictions differ by {worst}"
+        );
+        if !with_context {
+            continue; // lavapipe is slow: the cancellation once, with MultiverSegNet
+        }
+        // Stopped after the first submission: an error, and the session as it was.
+        let before = s.predict().unwrap();
+        let mut stop = |d: usize, _: usize| d < 2;
+        let e = s
+            .predict_batch(&views, Window::MinMax, Some(&mut stop))
+            .unwrap_err();
+        assert_eq!(e.kind, multiverseg::ErrorKind::Cancelled);
+        assert_eq!(s.predict().unwrap(), before);
+    }
+}
+
 #[test]
 #[ignore = "gpu tier: needs a Vulkan device (Mesa lavapipe); run by scripts/test.sh gpu"]
 fn over_the_memory_limit_the_gpu_falls_back_to_the_cpu() {

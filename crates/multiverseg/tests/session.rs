@@ -422,6 +422,68 @@ fn a_capped_context_policy_uses_the_chosen_entries() {
         .is_err());
 }
 
+/// With `select similar` under a cap, neighbouring images that pick the same entries run
+/// as one batch and the others apart: either way the batch equals single predictions.
+#[test]
+fn predict_batch_under_a_similar_cap_equals_single_predictions() {
+    use multiverseg::{ContextPolicy, Select};
+    let (w, h) = (40, 40);
+    // Four context images with different gradients; each target resembles one of them.
+    let grad = |dir: usize, seed: u32| -> Vec<f32> {
+        let noise = image(w, h, seed);
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f32 / w as f32, (i / w) as f32 / h as f32);
+                let g = [x, y, 1.0 - x, (x + y) / 2.0][dir];
+                0.8 * g + 0.2 * noise[i]
+            })
+            .collect()
+    };
+    let mut s = Session::new(model());
+    for dir in 0..4 {
+        let px = grad(dir, 500 + dir as u32);
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    s.set_context_policy(ContextPolicy::capped(1, Select::Similar))
+        .unwrap();
+    // Runs of equal picks (0 0 1 1 1) and alternation (2 3 2).
+    let dirs = [0, 0, 1, 1, 1, 2, 3, 2];
+    let imgs: Vec<Vec<f32>> = dirs
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| grad(d, 600 + k as u32))
+        .collect();
+    let views: Vec<ImageView> = imgs
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), w, h))
+        .collect();
+    let mut seen = Vec::new();
+    let mut progress = |d: usize, t: usize| {
+        seen.push((d, t));
+        true
+    };
+    let batch = s
+        .predict_batch(&views, Window::MinMax, Some(&mut progress))
+        .unwrap();
+    assert_eq!(seen, (1..=8).map(|d| (d, 8)).collect::<Vec<_>>());
+    let mut distinct = Vec::new();
+    for (k, v) in views.iter().enumerate() {
+        s.set_image(v, Window::MinMax).unwrap();
+        let single = s.predict().unwrap();
+        assert_eq!(single, batch[k], "image {k}");
+        if !distinct.contains(&single.logits) {
+            distinct.push(single.logits);
+        }
+    }
+    assert!(distinct.len() >= 4, "the targets picked different entries");
+}
+
 /// The memory limit fails a prediction before it allocates, naming S and the estimate.
 #[test]
 fn a_prediction_over_the_memory_limit_fails_before_allocating() {

@@ -5,7 +5,9 @@
 //! Weights go to the device once per model. Each session keeps its buffers, its
 //! context and the first CrossConv's context halves on the device
 //! ([`BackendState`]), so a click uploads only the 5-channel target. A prediction is
-//! one command buffer; the logits are the only read-back. A context whose buffers
+//! one command buffer; the logits are the only read-back. A batch of targets with one
+//! context (`Session::predict_batch`) is one command buffer per chunk of up to 16 targets
+//! (one upload, the network replayed per target, one read-back). A context whose buffers
 //! would exceed the device's storage-binding limit is processed in chunks of entries.
 //! A lost device or a failed allocation falls back to the CPU backend.
 
@@ -37,6 +39,8 @@ pub(crate) struct GpuOptions {
     pub conv_tile: Option<(u32, u32)>,
     /// Most context entries per chunk (0 = as many as the device's limits allow).
     pub max_chunk: usize,
+    /// Most targets of a batch per command buffer (0 = [`nets::TARGETS_PER_SUBMISSION`]).
+    pub batch_targets: usize,
     /// Most bytes of activations one session may allocate (0 = no limit). A prediction
     /// that needs more runs on the CPU instead.
     pub memory_limit: u64,
@@ -190,9 +194,24 @@ impl GpuBackend {
         Ok(chunks)
     }
 
-    fn mvs_gpu(&self, st: &mut GpuSession, input: &NetInput) -> Result<Vec<f32>> {
-        let c = input.context()?;
-        let (s, h, w) = (c.s, input.h, input.w);
+    /// Targets per command buffer in a batch at `h`x`w`: at most the option (default
+    /// [`nets::TARGETS_PER_SUBMISSION`]), and as many as one upload buffer can hold.
+    fn targets_per_submission(&self, h: usize, w: usize) -> usize {
+        let per = (crate::arch::TARGET_CHANNELS * h * w * 4) as u64;
+        let fit = (self.gpu.device.limits().max_buffer_size / per.max(1)).max(1) as usize;
+        let want = match self.opts.batch_targets {
+            0 => nets::TARGETS_PER_SUBMISSION,
+            n => n,
+        };
+        fit.min(want)
+    }
+
+    /// MultiverSegNet on `inputs`, which share one context (checked: same S, H, W), in
+    /// one submission.
+    fn mvs_gpu(&self, st: &mut GpuSession, inputs: &[NetInput]) -> Result<Vec<Vec<f32>>> {
+        let c = inputs[0].context()?;
+        let (s, h, w) = (c.s, inputs[0].h, inputs[0].w);
+        same_shape(inputs)?;
         let mw = self
             .mvs
             .as_ref()
@@ -214,12 +233,15 @@ impl GpuBackend {
                 m.set_context(&self.gpu, c.images, c.labels);
                 m.version = c.version;
             }
-            m.predict(&self.gpu, input.target)
+            let targets: Vec<&[f32]> = inputs.iter().map(|x| x.target).collect();
+            m.predict_many(&self.gpu, &targets)
         })
     }
 
-    fn unet_gpu(&self, st: &mut GpuSession, input: &NetInput) -> Result<Vec<f32>> {
-        let (h, w, target) = (input.h, input.w, input.target);
+    /// ScribblePrompt-UNet on `inputs` (same H, W) in one submission.
+    fn unet_gpu(&self, st: &mut GpuSession, inputs: &[NetInput]) -> Result<Vec<Vec<f32>>> {
+        let (h, w) = (inputs[0].h, inputs[0].w);
+        same_shape(inputs)?;
         let uw = self
             .unet
             .as_ref()
@@ -229,18 +251,51 @@ impl GpuBackend {
                 drop(st.unet.take());
                 st.unet = Some(UNetState::new(&self.gpu, uw, h, w));
             }
-            st.unet.as_ref().unwrap().predict(&self.gpu, target)
+            let targets: Vec<&[f32]> = inputs.iter().map(|x| x.target).collect();
+            st.unet.as_ref().unwrap().predict_many(&self.gpu, &targets)
         })
+    }
+
+    /// Runs a batch in chunks of [`GpuBackend::targets_per_submission`] targets, one
+    /// submission each, reporting to `done` and checking `cancel` between chunks. A chunk
+    /// the GPU fails runs on the CPU, one target after another.
+    fn batched(
+        &self,
+        state: &mut BackendState,
+        inputs: &[NetInput],
+        cancel: &CancelToken,
+        done: &mut dyn FnMut(usize) -> bool,
+        gpu: impl Fn(&mut GpuSession, &[NetInput]) -> Result<Vec<Vec<f32>>>,
+        cpu: impl Fn(&CpuBackend, &mut BackendState, &NetInput) -> Result<Vec<f32>>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let Some(first) = inputs.first() else {
+            return Ok(Vec::new());
+        };
+        let per = self.targets_per_submission(first.h, first.w);
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(per) {
+            cancel.check()?;
+            let r = self.gpu_or_cpu(
+                state,
+                |st| gpu(st, chunk),
+                |c, st| chunk.iter().map(|x| cpu(c, st, x)).collect(),
+            )?;
+            out.extend(r);
+            if !done(out.len()) {
+                return Err(Error::cancelled());
+            }
+        }
+        Ok(out)
     }
 
     /// Runs `gpu` on the session's device state; where the GPU is lost or fails with a
     /// backend error, runs `cpu` instead.
-    fn gpu_or_cpu(
+    fn gpu_or_cpu<T>(
         &self,
         state: &mut BackendState,
-        gpu: impl FnOnce(&mut GpuSession) -> Result<Vec<f32>>,
-        cpu: impl FnOnce(&CpuBackend, &mut BackendState) -> Result<Vec<f32>>,
-    ) -> Result<Vec<f32>> {
+        gpu: impl FnOnce(&mut GpuSession) -> Result<T>,
+        cpu: impl FnOnce(&CpuBackend, &mut BackendState) -> Result<T>,
+    ) -> Result<T> {
         if self.gpu.lost().is_none() {
             // wgpu panics on some driver failures; a panic must not reach the caller
             // (nor cross the C boundary as an internal error) while the CPU can answer.
@@ -283,6 +338,27 @@ impl GpuBackend {
     }
 }
 
+/// The one result of a one-target batch.
+fn first(mut v: Vec<Vec<f32>>) -> Vec<f32> {
+    v.swap_remove(0)
+}
+
+/// A batch shares one shape (and, for MultiverSegNet, one context: the caller's promise).
+fn same_shape(inputs: &[NetInput]) -> Result<()> {
+    let (h, w) = (inputs[0].h, inputs[0].w);
+    let s = inputs[0].context.map(|c| c.s);
+    if inputs
+        .iter()
+        .any(|x| x.h != h || x.w != w || x.context.map(|c| c.s) != s)
+    {
+        return Err(Error::new(
+            ErrorKind::Internal,
+            "a GPU batch mixes input sizes or context sizes",
+        ));
+    }
+    Ok(())
+}
+
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
         match self.gpu.lost() {
@@ -313,8 +389,45 @@ impl Backend for GpuBackend {
         cancel.check()?;
         self.gpu_or_cpu(
             state,
-            |st| self.mvs_gpu(st, input),
+            |st| self.mvs_gpu(st, std::slice::from_ref(input)).map(first),
             |cpu, st| cpu.multiverseg(st, input, cancel),
+        )
+    }
+
+    fn multiverseg_batch(
+        &self,
+        state: &mut BackendState,
+        inputs: &[NetInput],
+        cancel: &CancelToken,
+        done: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        for x in inputs {
+            x.context()?;
+        }
+        self.batched(
+            state,
+            inputs,
+            cancel,
+            done,
+            |st, chunk| self.mvs_gpu(st, chunk),
+            |cpu, st, x| cpu.multiverseg(st, x, cancel),
+        )
+    }
+
+    fn scribbleprompt_batch(
+        &self,
+        state: &mut BackendState,
+        inputs: &[NetInput],
+        cancel: &CancelToken,
+        done: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.batched(
+            state,
+            inputs,
+            cancel,
+            done,
+            |st, chunk| self.unet_gpu(st, chunk),
+            |cpu, st, x| cpu.scribbleprompt(st, x, cancel),
         )
     }
 
@@ -327,7 +440,7 @@ impl Backend for GpuBackend {
         cancel.check()?;
         self.gpu_or_cpu(
             state,
-            |st| self.unet_gpu(st, input),
+            |st| self.unet_gpu(st, std::slice::from_ref(input)).map(first),
             |cpu, st| cpu.scribbleprompt(st, input, cancel),
         )
     }

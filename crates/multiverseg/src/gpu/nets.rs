@@ -172,7 +172,8 @@ impl Layout {
 }
 
 /// A network's input and output on the device: the target is written before each
-/// prediction, the logits copied to a mappable buffer after it and read back.
+/// prediction, the logits copied to a mappable buffer after it and read back (for a
+/// batch, through one upload and one read-back buffer per submission).
 struct Io {
     target: wgpu::Buffer,
     logits: wgpu::Buffer,
@@ -196,20 +197,66 @@ impl Io {
         }
     }
 
-    /// Uploads `target`, runs `program` and returns the logits.
-    fn predict(&self, gpu: &Gpu, program: &Program, target: &[f32]) -> Result<Vec<f32>> {
-        gpu.queue
-            .write_buffer(&self.target, 0, bytemuck::cast_slice(target));
+    /// Runs `program` once per target in one command buffer and one submission: the
+    /// targets are uploaded together, each is copied into the network's input, the
+    /// program replays, and its logits are copied to their slot of one read-back buffer.
+    /// Returns the logits per target; identical to `predict` on each (same kernels, same
+    /// buffers, only the submissions differ). The caller bounds `targets.len()`.
+    fn predict_many(
+        &self,
+        gpu: &Gpu,
+        program: &Program,
+        targets: &[&[f32]],
+    ) -> Result<Vec<Vec<f32>>> {
+        let n = targets.len();
+        let tlen = TARGET_CHANNELS * self.len;
         let bytes = (self.len * 4) as u64;
+        let tbytes = (tlen * 4) as u64;
         let mut enc = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        program.encode(gpu, &mut enc);
-        enc.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, bytes);
+        // One target goes straight into the input buffer, as before; several go through
+        // one upload buffer, copied in turn inside the command buffer.
+        let batch_in = if n == 1 {
+            gpu.queue
+                .write_buffer(&self.target, 0, bytemuck::cast_slice(targets[0]));
+            None
+        } else {
+            let buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("batch targets"),
+                size: tbytes * n as u64,
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            for (i, t) in targets.iter().enumerate() {
+                gpu.queue
+                    .write_buffer(&buf, tbytes * i as u64, bytemuck::cast_slice(t));
+            }
+            Some(buf)
+        };
+        let staging = if n == 1 {
+            None
+        } else {
+            Some(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("batch staging"),
+                size: bytes * n as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }))
+        };
+        let staging = staging.as_ref().unwrap_or(&self.staging);
+        for i in 0..n as u64 {
+            if let Some(b) = &batch_in {
+                enc.copy_buffer_to_buffer(b, tbytes * i, &self.target, 0, tbytes);
+            }
+            program.encode(gpu, &mut enc);
+            enc.copy_buffer_to_buffer(&self.logits, 0, staging, bytes * i, bytes);
+        }
         gpu.queue.submit([enc.finish()]);
+        let all = bytes * n as u64;
         let (tx, rx) = std::sync::mpsc::channel();
-        self.staging
-            .slice(..bytes)
+        staging
+            .slice(..all)
             .map_async(wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
@@ -220,17 +267,24 @@ impl Io {
             .map_err(|_| Error::backend("the GPU never answered the read-back"))?
             .map_err(|e| Error::backend(format!("reading the logits back: {e}")))?;
         let out = {
-            let view = self
-                .staging
-                .slice(..bytes)
+            let view = staging
+                .slice(..all)
                 .get_mapped_range()
                 .map_err(|e| Error::backend(format!("mapping the logits: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            bytemuck::cast_slice::<u8, f32>(&view)
+                .chunks_exact(self.len)
+                .map(|c| c.to_vec())
+                .collect()
         };
-        self.staging.unmap();
+        staging.unmap();
         Ok(out)
     }
 }
+
+/// Most targets of a batch prediction encoded in one command buffer. Larger chunks save
+/// little (the submission and read-back cost is paid once per chunk, against a network
+/// pass per target) and delay progress reports and cancellation.
+pub(crate) const TARGETS_PER_SUBMISSION: usize = 16;
 
 /// A MultiverSegNet prepared for one size and one context layout (entries per chunk).
 pub(crate) struct MvsState {
@@ -485,9 +539,10 @@ impl MvsState {
         self.chunks.iter().sum()
     }
 
-    /// Runs one prediction for `target` [5, H, W] on the uploaded context.
-    pub fn predict(&self, gpu: &Gpu, target: &[f32]) -> Result<Vec<f32>> {
-        self.io.predict(gpu, &self.predict, target)
+    /// Runs one prediction per target ([5, H, W] each) on the uploaded context, in one
+    /// submission.
+    pub fn predict_many(&self, gpu: &Gpu, targets: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        self.io.predict_many(gpu, &self.predict, targets)
     }
 }
 
@@ -587,8 +642,8 @@ impl UNetState {
         }
     }
 
-    /// Runs one prediction for `target` [5, H, W].
-    pub fn predict(&self, gpu: &Gpu, target: &[f32]) -> Result<Vec<f32>> {
-        self.io.predict(gpu, &self.predict, target)
+    /// Runs one prediction per target ([5, H, W] each), in one submission.
+    pub fn predict_many(&self, gpu: &Gpu, targets: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        self.io.predict_many(gpu, &self.predict, targets)
     }
 }
