@@ -13,16 +13,28 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import reference as R
 
 
+def peak_rss_mib():
+    """The process's peak resident memory so far (Linux: ru_maxrss in KiB), MiB."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def timed(fn, runs):
-    """`median_ms=... min_ms=...` of `runs` calls after one warm-up."""
+    """`median_ms=... p90_ms=... min_ms=... first_ms=... peak_rss_mib=...` of `runs` calls
+    after one warm-up (first_ms)."""
     with torch.no_grad():
+        t0 = time.perf_counter()
         fn()
+        first = (time.perf_counter() - t0) * 1e3
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
-    return f"median_ms={statistics.median(times):.1f} min_ms={min(times):.1f}"
+    times.sort()
+    p90 = times[min(len(times) - 1, len(times) * 9 // 10)]
+    return (f"median_ms={statistics.median(times):.1f} p90_ms={p90:.1f} min_ms={times[0]:.1f} "
+            f"first_ms={first:.1f} peak_rss_mib={peak_rss_mib():.0f}")
 
 
 def main():
@@ -32,6 +44,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--peer", choices=["both", "pytorch", "onnxruntime"], default="both",
+                    help="one peer per process gives that peer's own peak memory")
+    ap.add_argument("--no-unet", action="store_true", help="skip the ScribblePrompt-UNet line")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     import onnxruntime as ort
@@ -42,7 +57,7 @@ def main():
     sd = torch.load(os.path.join(a.dir, "mvs.pt"))["model"]
     rng = np.random.default_rng(0)
     h = w = a.size
-    for s in [int(x) for x in a.context.split(",")]:
+    for s in [int(x) for x in a.context.split(",") if x]:
         t = rng.random((1, 5, h, w), dtype=np.float32)
         ci = rng.random((1, s, 1, h, w), dtype=np.float32)
         cl = (rng.random((1, s, 1, h, w)) > 0.5).astype(np.float32)
@@ -50,8 +65,10 @@ def main():
             ("pytorch", lambda: R.multiverseg_forward(sd, torch.from_numpy(t), torch.from_numpy(ci), torch.from_numpy(cl))),
             ("onnxruntime", lambda: sess.run(["logits"], {"target": t, "context_images": ci, "context_labels": cl})),
         ):
+            if a.peer not in ("both", name):
+                continue
             print(f"peer={name} S={s} size={h} runs={a.runs} {timed(fn, a.runs)}", flush=True)
-    if os.path.exists(os.path.join(a.dir, "sp.onnx")) and os.path.exists(os.path.join(a.dir, "sp.pt")):
+    if not a.no_unet and os.path.exists(os.path.join(a.dir, "sp.onnx")) and os.path.exists(os.path.join(a.dir, "sp.pt")):
         sp_sess = ort.InferenceSession(os.path.join(a.dir, "sp.onnx"), so, providers=["CPUExecutionProvider"])
         sp = torch.load(os.path.join(a.dir, "sp.pt"))
         sp = sp.get("model", sp)
@@ -60,6 +77,8 @@ def main():
             ("pytorch", lambda: R.unet_forward(sp, torch.from_numpy(t))),
             ("onnxruntime", lambda: sp_sess.run(["logits"], {"target": t})),
         ):
+            if a.peer not in ("both", name):
+                continue
             print(f"peer={name} network=scribbleprompt size={h} runs={a.runs} {timed(fn, a.runs)}", flush=True)
 
 

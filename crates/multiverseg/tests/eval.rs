@@ -165,3 +165,24 @@ fn a_growing_context_lowers_the_interactions_and_the_baseline_stays_flat() {
         .collect();
     assert_eq!(mvs, vec![3.0, 2.0, 2.0, 2.0, 2.0]);
 }
+
+/// Dice-per-click curves go on past the target: with `need` = 3 and k context entries, the
+/// scripted segmenter is right from step 3 - k on, and every later step stays at Dice 1
+/// (the simulated user has nothing left to correct). Context sizes the task cannot supply
+/// are skipped.
+#[test]
+fn click_curves_run_every_step_per_context_size() {
+    use multiverseg::eval::{report::per_step, run_click_curves};
+    let task = disk_task(5);
+    let mut cfg = InteractiveConfig::paper(Protocol::Clicks, 2, 2);
+    cfg.max_interactions = 6;
+    let make = || -> Result<Box<dyn Segmenter>> { Ok(Box::new(scripted(3))) };
+    let mut calls = 0;
+    let recs = run_click_curves(&task, &cfg, &[0, 2, 9], &make, &mut || calls += 1).unwrap();
+    assert_eq!(calls, 2 * 2 * 2, "seeds x images x the two sizes that fit");
+    assert_eq!(recs.len(), 2 * 2 * 2 * 7, "steps 0..=6 each");
+    let curve = |k| -> Vec<f64> { per_step(&recs, k).iter().map(|p| p.1.mean).collect() };
+    assert_eq!(curve(0), vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+    assert_eq!(curve(2), vec![0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    assert!(per_step(&recs, 9).is_empty());
+}

@@ -111,6 +111,38 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
     assert!(tmp.join("ic/in_context.png").exists());
 
+    // Dice-per-click curves: every step of every (image, k), a table and a plot.
+    let cv = Command::new(env!("CARGO_BIN_EXE_mvs"))
+        .args([
+            "eval",
+            "--curves",
+            "--curve-k",
+            "0,1",
+            "--n",
+            "2",
+            "--max-interactions",
+            "3",
+            "--model",
+        ])
+        .arg(&model)
+        .arg("--task")
+        .arg(&task)
+        .arg("--out")
+        .arg(tmp.join("cv"))
+        .output()
+        .unwrap();
+    assert!(
+        cv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cv.stderr)
+    );
+    let csv = std::fs::read_to_string(tmp.join("cv/curves.csv")).unwrap();
+    // 2 images x 2 context sizes x steps 0..=3.
+    assert_eq!(csv.lines().count(), 1 + 2 * 2 * 4, "{csv}");
+    let md = std::fs::read_to_string(tmp.join("cv/curves.md")).unwrap();
+    assert!(md.contains("| example | 1 | 2 |"), "{md}");
+    assert!(tmp.join("cv/example_curves.png").exists());
+
     let bad = Command::new(env!("CARGO_BIN_EXE_mvs"))
         .args(["eval", "--model"])
         .arg(&model)

@@ -6,8 +6,8 @@ pub mod report;
 pub mod task;
 
 pub use protocol::{
-    run_in_context, run_interactive, segment_image, InContextRecord, InteractiveConfig, Method,
-    Record, Segmenter, Timing,
+    run_click_curves, run_in_context, run_interactive, segment_image, CurveRecord, InContextRecord,
+    InteractiveConfig, Method, Record, Segmenter, Timing,
 };
 pub use report::{summarize, Stat, TaskSummary};
 pub use task::{load_task, task_dirs, Task, TaskImage};

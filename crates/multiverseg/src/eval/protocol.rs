@@ -310,3 +310,85 @@ pub fn run_in_context(
     }
     Ok(out)
 }
+
+/// One point of a Dice-per-interaction curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveRecord {
+    /// Task name.
+    pub task: String,
+    /// Seed.
+    pub seed: u64,
+    /// Ground-truth context entries (0 = none: the ScribblePrompt-UNet).
+    pub k: usize,
+    /// The target image's id.
+    pub image: String,
+    /// Interactions so far (0 = the prediction without prompts).
+    pub step: usize,
+    /// Dice after that many interactions.
+    pub dice: f64,
+}
+
+/// Dice after each of `cfg.max_interactions` interactions, continuing past the target Dice
+/// (which the interactive experiment stops at), for the first `cfg.n` images of each seed's
+/// order, with `k` ground-truth context entries for each k in `ks` (the k images after the
+/// target in that order; 0 = no context). It shows whether clicks keep improving a mask
+/// and where a model stalls. A step where the simulated user has nothing left to correct
+/// repeats the Dice. Sizes the task cannot supply (k + 1 > images) are skipped.
+pub fn run_click_curves(
+    task: &Task,
+    cfg: &InteractiveConfig,
+    ks: &[usize],
+    new_segmenter: &dyn Fn() -> Result<Box<dyn Segmenter>>,
+    progress: &mut dyn FnMut(),
+) -> Result<Vec<CurveRecord>> {
+    let mut out = Vec::new();
+    let len = task.images.len();
+    for &seed in &cfg.seeds {
+        let mut order: Vec<usize> = (0..len).collect();
+        Rng::derive(seed, &[3]).shuffle(&mut order);
+        for j in 0..cfg.n.min(len) {
+            let target = &task.images[order[j]];
+            for &k in ks {
+                if k + 1 > len {
+                    continue;
+                }
+                let mut s = new_segmenter()?;
+                for c in 1..=k {
+                    s.add_context(&task.images[order[(j + c) % len]])?;
+                }
+                let mut rng = Rng::derive(seed, &[4, j as u64]);
+                s.set_image(target)?;
+                let mut pred = s.predict()?;
+                let mut d = simulate::dice(&target.mask, &pred);
+                let rec = |step: usize, dice: f64| CurveRecord {
+                    task: task.name.clone(),
+                    seed,
+                    k,
+                    image: target.id.clone(),
+                    step,
+                    dice,
+                };
+                out.push(rec(0, d));
+                for step in 1..=cfg.max_interactions {
+                    let acts = simulate::next_step(
+                        cfg.protocol,
+                        &target.mask,
+                        Some(&pred),
+                        step - 1,
+                        &mut rng,
+                    );
+                    if !acts.is_empty() {
+                        for a in &acts {
+                            s.apply(a)?;
+                        }
+                        pred = s.predict()?;
+                        d = simulate::dice(&target.mask, &pred);
+                    }
+                    out.push(rec(step, d));
+                }
+                progress();
+            }
+        }
+    }
+    Ok(out)
+}

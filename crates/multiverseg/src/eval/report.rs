@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::eval::protocol::{InContextRecord, Method, Record};
+use crate::eval::protocol::{CurveRecord, InContextRecord, Method, Record};
 
 /// Mean and 95% interval (normal approximation, mean +- 1.96 standard errors) of values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +64,35 @@ pub fn write_in_context_csv(path: &Path, records: &[InContextRecord]) -> Result<
         writeln!(s, "{},{},{},{:.4}", r.task, r.seed, r.k, r.dice).unwrap();
     }
     write_file(path, &s)
+}
+
+/// Writes curves.csv: task,seed,k,image,step,dice.
+pub fn write_curves_csv(path: &Path, records: &[CurveRecord]) -> Result<()> {
+    let mut s = String::from("task,seed,k,image,step,dice\n");
+    for r in records {
+        writeln!(
+            s,
+            "{},{},{},{},{},{:.4}",
+            r.task, r.seed, r.k, r.image, r.step, r.dice
+        )
+        .unwrap();
+    }
+    write_file(path, &s)
+}
+
+/// Mean Dice after each step for context size `k`: (step, statistics over images and seeds).
+pub fn per_step(records: &[CurveRecord], k: usize) -> Vec<(usize, Stat)> {
+    let maxs = records.iter().map(|r| r.step).max().unwrap_or(0);
+    (0..=maxs)
+        .filter_map(|st| {
+            let v: Vec<f64> = records
+                .iter()
+                .filter(|r| r.k == k && r.step == st)
+                .map(|r| r.dice)
+                .collect();
+            (!v.is_empty()).then(|| (st, Stat::of(&v)))
+        })
+        .collect()
 }
 
 /// Interactions per position for one method: (position, statistics over seeds).

@@ -56,6 +56,13 @@ pub struct Args {
     /// cancel to the call's return (median and max).
     #[arg(long)]
     cancel_latency: bool,
+    /// Instead of single predictions: N images (random, 128x128) predicted with the
+    /// context and no prompts, three ways: `Session::predict_batch`, a loop of
+    /// set_image + predict, and (with --threads T > 1 on the CPU) T sessions on T OS
+    /// threads sharing one model with 1 thread each, N/T images per session. Prints
+    /// images per second for each, per context size.
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
 }
 
 fn rng_fill(seed: &mut u64, n: usize) -> Vec<f32> {
@@ -69,10 +76,14 @@ fn rng_fill(seed: &mut u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Prints one line per configuration: median, min and first-call milliseconds, GFLOP.
+/// Prints one line per configuration: median, p90, min and first-call milliseconds, GFLOP,
+/// and the process's peak resident memory so far.
 pub fn run(a: Args) -> Result<(), String> {
     if let Some(spec) = &a.conv_kernel {
         return conv_kernel(&a, spec);
+    }
+    if let Some(n) = a.batch {
+        return batch(&a, n);
     }
     let e = |e: multiverseg::Error| e.message;
     let m = a.model.load()?;
@@ -124,12 +135,13 @@ pub fn run(a: Args) -> Result<(), String> {
         let med = times[times.len() / 2];
         let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
         println!(
-            "backend={} network={} S={s} size={size} runs={} median_ms={med:.1} p90_ms={p90:.1} min_ms={:.1} first_ms={warm:.1} conv_gflop={gflop:.1} tflops={:.2}",
+            "backend={} network={} S={s} size={size} runs={} median_ms={med:.1} p90_ms={p90:.1} min_ms={:.1} first_ms={warm:.1} conv_gflop={gflop:.1} tflops={:.2} peak_rss_mib={}",
             m.backend_name().replace(' ', "_"),
             a.network.name(),
             times.len(),
             times[0],
-            gflop / med
+            gflop / med,
+            peak_rss_mib().map_or("unknown".into(), |v| format!("{v:.0}"))
         );
         if a.cancel_latency {
             let (lat, finished) = cancel_latency(med, a.runs.max(1), &cancel, &mut predict);
@@ -139,6 +151,116 @@ pub fn run(a: Args) -> Result<(), String> {
                     lat.len()
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory so far (VmHWM, Linux), MiB: weights, plans and
+/// activations of every configuration run before, so run one context size per process
+/// to read one size's peak.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `--batch N`: images per second of predict_batch, a loop of single predictions and
+/// (CPU, T > 1 threads) T single-threaded sessions in parallel.
+fn batch(a: &Args, n: usize) -> Result<(), String> {
+    use multiverseg::{ImageView, Pixels, Session, Window};
+    let e = |e: multiverseg::Error| e.message;
+    let m = a.model.load()?;
+    let w = a.size;
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let images: Vec<Vec<f32>> = (0..n.max(1)).map(|_| rng_fill(&mut seed, w * w)).collect();
+    let views: Vec<ImageView> = images
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), w, w))
+        .collect();
+    let threads = match a.model.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    };
+    for s in parse_list(&a.context, "--context")? {
+        let mut ctx = Vec::new();
+        for _ in 0..s {
+            let img = rng_fill(&mut seed, w * w);
+            let lab: Vec<u8> = rng_fill(&mut seed, w * w)
+                .into_iter()
+                .map(|v| (v > 0.5) as u8)
+                .collect();
+            ctx.push((img, lab));
+        }
+        let session = |m: &multiverseg::Model| -> Result<Session, String> {
+            let mut sess = Session::new(m.clone());
+            for (img, lab) in &ctx {
+                sess.context_add(
+                    &ImageView::packed(Pixels::F32(img), w, w),
+                    Window::MinMax,
+                    lab,
+                    w,
+                )
+                .map_err(e)?;
+            }
+            Ok(sess)
+        };
+        let mut sess = session(&m)?;
+        // Warm-up: plans built, context uploaded.
+        sess.predict_batch(&views[..1], Window::MinMax, None)
+            .map_err(e)?;
+        let t0 = Instant::now();
+        sess.predict_batch(&views, Window::MinMax, None)
+            .map_err(e)?;
+        let batch_s = t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
+        for v in &views {
+            sess.set_image(v, Window::MinMax).map_err(e)?;
+            sess.predict().map_err(e)?;
+        }
+        let loop_s = t0.elapsed().as_secs_f64();
+        let name = m.backend_name().replace(' ', "_");
+        let n = views.len();
+        println!(
+            "batch backend={name} S={s} images={n} predict_batch_img_per_s={:.2} loop_img_per_s={:.2}",
+            n as f64 / batch_s,
+            n as f64 / loop_s
+        );
+        if m.backend_name().starts_with("cpu") && threads > 1 {
+            let one = crate::common::load_model(
+                a.model.model.as_deref(),
+                &crate::common::options(a.model.backend, 1)?,
+            )?;
+            let mut sessions = (0..threads)
+                .map(|_| session(&one))
+                .collect::<Result<Vec<_>, _>>()?;
+            for sess in &mut sessions {
+                sess.predict_batch(&views[..1], Window::MinMax, None)
+                    .map_err(e)?;
+            }
+            let per = n.div_ceil(threads);
+            let t0 = Instant::now();
+            std::thread::scope(|sc| -> Result<(), String> {
+                let handles: Vec<_> = sessions
+                    .iter_mut()
+                    .zip(views.chunks(per))
+                    .map(|(sess, part)| {
+                        sc.spawn(move || sess.predict_batch(part, Window::MinMax, None).map(|_| ()))
+                    })
+                    .collect();
+                for h in handles {
+                    h.join()
+                        .map_err(|_| "a worker panicked".to_string())?
+                        .map_err(e)?;
+                }
+                Ok(())
+            })?;
+            let par_s = t0.elapsed().as_secs_f64();
+            println!(
+                "batch backend={name} S={s} images={n} parallel_sessions={threads}x1thread img_per_s={:.2}",
+                n as f64 / par_s
+            );
         }
     }
     Ok(())

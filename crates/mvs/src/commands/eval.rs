@@ -8,11 +8,12 @@ use crate::plot::{line_plot, Series};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use multiverseg::eval::report::{
-    per_k, per_position, summary_markdown, write_in_context_csv, write_results_csv,
+    per_k, per_position, per_step, summary_markdown, write_curves_csv, write_in_context_csv,
+    write_results_csv,
 };
 use multiverseg::eval::{
-    load_task, run_in_context, run_interactive, summarize, InteractiveConfig, Method, Segmenter,
-    Timing,
+    load_task, run_click_curves, run_in_context, run_interactive, summarize, InteractiveConfig,
+    Method, Segmenter, Timing,
 };
 use multiverseg::simulate::Protocol;
 use multiverseg::{ContextPolicy, Model, Session};
@@ -60,6 +61,15 @@ pub struct Args {
     /// Context sizes for --in-context, comma-separated.
     #[arg(long, default_value = "1,2,4,8,16")]
     k: String,
+    /// Instead of the interactive experiment: Dice after each of --max-interactions clicks
+    /// (or scribble steps), not stopping at 90%, for the first --n images of each seed's
+    /// order, with the ground-truth context sizes of --curve-k (0 = the UNet alone).
+    /// Writes curves.csv, one plot per task and a table of Dice at 0/1/3/5/10/20 steps.
+    #[arg(long, conflicts_with = "in_context")]
+    curves: bool,
+    /// Context sizes for --curves, comma-separated (0 = no context).
+    #[arg(long, default_value = "0,8")]
+    curve_k: String,
     #[arg(short, long)]
     out: PathBuf,
 }
@@ -89,6 +99,11 @@ pub fn run(a: Args) -> Result<(), String> {
     } else {
         None
     };
+    let curves = if a.curves {
+        Some(parse_list(&a.curve_k, "--curve-k")?)
+    } else {
+        None
+    };
     let model = a.model.load()?;
     run_eval(EvalArgs {
         model,
@@ -104,6 +119,7 @@ pub fn run(a: Args) -> Result<(), String> {
         select: a.select,
         max_interactions: a.max_interactions,
         in_context,
+        curves,
         out: a.out,
     })
 }
@@ -120,6 +136,7 @@ struct EvalArgs {
     select: super::segment::SelectArg,
     max_interactions: Option<usize>,
     in_context: Option<Vec<usize>>,
+    curves: Option<Vec<usize>>,
     out: PathBuf,
 }
 
@@ -218,6 +235,9 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     if let Some(m) = a.max_interactions {
         cfg.max_interactions = m;
     }
+    if let Some(ks) = &a.curves {
+        return click_curves(&a, &cfg, ks, &new_session, t_all);
+    }
     let mut all = Vec::new();
     let mut summaries = Vec::new();
     let mut timing = Timing::default();
@@ -289,6 +309,172 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     }
     report_timing(&timing, t_all.elapsed().as_secs_f64(), &a.out);
     Ok(())
+}
+
+/// `--curves`: Dice per step for each context size, per task and over all tasks.
+fn click_curves(
+    a: &EvalArgs,
+    cfg: &InteractiveConfig,
+    ks: &[usize],
+    new_session: &dyn Fn() -> multiverseg::Result<Box<dyn Segmenter>>,
+    t_all: Instant,
+) -> Result<(), String> {
+    let mut all = Vec::new();
+    let steps = [0usize, 1, 3, 5, 10, 20];
+    let shown: Vec<usize> = steps
+        .iter()
+        .copied()
+        .filter(|&x| x <= cfg.max_interactions)
+        .collect();
+    let mut md = format!(
+        "| task | k | images | {} | reach 90% |\n|---|---|---|{}---|\n",
+        shown
+            .iter()
+            .map(|x| format!("Dice@{x}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(shown.len())
+    );
+    for dir in &a.tasks {
+        let task = load_task(dir).map_err(s)?;
+        let pb = bar(
+            (cfg.seeds.len() * cfg.n.min(task.images.len()) * ks.len()) as u64,
+            &task.name,
+        );
+        let recs = run_click_curves(&task, cfg, ks, new_session, &mut || pb.inc(1)).map_err(s)?;
+        pb.finish_and_clear();
+        let mut series_pts = Vec::new();
+        for &k in ks {
+            let pts = per_step(&recs, k);
+            if pts.is_empty() {
+                continue;
+            }
+            md += &curve_row(&task.name, k, &recs, &pts, &shown);
+            series_pts.push((format!("k = {k}"), pts));
+        }
+        let series: Vec<Series> = series_pts
+            .iter()
+            .enumerate()
+            .map(|(i, (label, pts))| Series {
+                label,
+                color: COLORS[i % COLORS.len()],
+                points: pts,
+            })
+            .collect();
+        let unit = match cfg.protocol {
+            Protocol::Clicks => "clicks",
+            Protocol::Scribbles => "scribble steps",
+        };
+        line_plot(
+            &a.out.join(format!("{}_curves.png", task.name)),
+            &format!(
+                "{}: Dice after each of {} {unit}",
+                task.name, cfg.max_interactions
+            ),
+            unit,
+            "Dice (mean, 95% interval)",
+            &series,
+        )
+        .map_err(s)?;
+        all.extend(recs);
+    }
+    // Over all tasks: each task weighs the same (mean of the task means).
+    for &k in ks {
+        let per_task: Vec<Vec<(usize, multiverseg::eval::Stat)>> = a
+            .tasks
+            .iter()
+            .filter_map(|d| {
+                let name = d.file_name()?.to_string_lossy().into_owned();
+                let r: Vec<_> = all.iter().filter(|r| r.task == name).cloned().collect();
+                let pts = per_step(&r, k);
+                (!pts.is_empty()).then_some(pts)
+            })
+            .collect();
+        if per_task.is_empty() {
+            continue;
+        }
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|&x| {
+                let v: Vec<f64> = per_task
+                    .iter()
+                    .filter_map(|p| p.iter().find(|(st, _)| *st == x).map(|(_, s)| s.mean))
+                    .collect();
+                format!("{:.3}", v.iter().sum::<f64>() / v.len() as f64)
+            })
+            .collect();
+        let reach: Vec<f64> = a
+            .tasks
+            .iter()
+            .filter_map(|d| {
+                let name = d.file_name()?.to_string_lossy().into_owned();
+                reach_share(&all, &name, k)
+            })
+            .collect();
+        md += &format!(
+            "| **mean over {} tasks** | {k} | | {} | {:.0}% |\n",
+            per_task.len(),
+            cells.join(" | "),
+            100.0 * reach.iter().sum::<f64>() / reach.len().max(1) as f64
+        );
+    }
+    write_curves_csv(&a.out.join("curves.csv"), &all).map_err(s)?;
+    std::fs::write(a.out.join("curves.md"), &md).map_err(|e| e.to_string())?;
+    println!("{md}");
+    println!(
+        "wrote {} and {} in {:.1} s",
+        a.out.join("curves.csv").display(),
+        a.out.join("curves.md").display(),
+        t_all.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Share of (seed, image) runs of `task` with context `k` that reach Dice 0.9 at some step.
+fn reach_share(all: &[multiverseg::eval::CurveRecord], task: &str, k: usize) -> Option<f64> {
+    let mut runs: Vec<(u64, &str)> = all
+        .iter()
+        .filter(|r| r.task == task && r.k == k)
+        .map(|r| (r.seed, r.image.as_str()))
+        .collect();
+    runs.sort_unstable();
+    runs.dedup();
+    if runs.is_empty() {
+        return None;
+    }
+    let hit = runs
+        .iter()
+        .filter(|(seed, img)| {
+            all.iter().any(|r| {
+                r.task == task && r.k == k && r.seed == *seed && r.image == *img && r.dice >= 0.9
+            })
+        })
+        .count();
+    Some(hit as f64 / runs.len() as f64)
+}
+
+/// One markdown row of the curves table.
+fn curve_row(
+    task: &str,
+    k: usize,
+    recs: &[multiverseg::eval::CurveRecord],
+    pts: &[(usize, multiverseg::eval::Stat)],
+    shown: &[usize],
+) -> String {
+    let cells: Vec<String> = shown
+        .iter()
+        .map(|&x| {
+            pts.iter()
+                .find(|(st, _)| *st == x)
+                .map_or("-".into(), |(_, s)| format!("{:.3}", s.mean))
+        })
+        .collect();
+    format!(
+        "| {task} | {k} | {} | {} | {:.0}% |\n",
+        pts[0].1.n,
+        cells.join(" | "),
+        100.0 * reach_share(recs, task, k).unwrap_or(0.0)
+    )
 }
 
 fn report_timing(t: &Timing, wall: f64, out: &Path) {
