@@ -9,6 +9,8 @@
 #   gpu     the GPU backend on Mesa's software Vulkan (lavapipe).
 #   c       the C API test plain, under valgrind and with AddressSanitizer/UBSan.
 #   cpp     the CMake package, the C++ wrapper's GoogleTest suite, the C/C++ examples.
+#   itk     the ITK filter (bindings/itk) against ITK 5, the ITK and VTK examples against
+#           VTK 9, all built against the installed package.
 #   java    the Maven/JUnit suite of the Java bindings and the Java example.
 #   python  the wheel (maturin build), installed into a fresh venv, and its pytest suite
 #           (scripts/test_python.sh).
@@ -30,12 +32,12 @@ tiers=()
 for a in "$@"; do
   case "$a" in
     --install) install=1 ;;
-    rust|lint|gpu|c|cpp|java|python) tiers+=("$a") ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    rust|lint|gpu|c|cpp|itk|java|python) tiers+=("$a") ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown argument '$a'" >&2; exit 2 ;;
   esac
 done
-[ ${#tiers[@]} -gt 0 ] || tiers=(lint rust gpu c cpp java python)
+[ ${#tiers[@]} -gt 0 ] || tiers=(lint rust gpu c cpp itk java python)
 
 command -v cargo >/dev/null || { echo "scripts/test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
@@ -69,6 +71,12 @@ packages_for() {
       need libpng-dev 'test -f /usr/include/png.h'
       need libgtest-dev 'test -d /usr/include/gtest'
       ;;
+    itk)
+      need g++ 'command -v c++'
+      need cmake 'command -v cmake'
+      need libinsighttoolkit5-dev 'test -d /usr/include/ITK-5.2'
+      need libvtk9-dev 'test -f /usr/include/vtk-9.1/vtkImageData.h'
+      ;;
     python)
       need python3 'command -v python3'
       need python3-venv 'python3 -c "import ensurepip, venv"'
@@ -85,7 +93,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [ "$install" = 1 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+    # ITK and VTK without their recommends (Qt, MPI, documentation...): about 40 fewer
+    # packages, none of which the itk tier needs.
+    norec=() rest=()
+    for p in "${missing[@]}"; do
+      case "$p" in libinsighttoolkit5-dev|libvtk9-dev) norec+=("$p") ;; *) rest+=("$p") ;; esac
+    done
+    apt-get update -qq
+    [ ${#rest[@]} -eq 0 ] || apt-get install -y -qq "${rest[@]}"
+    [ ${#norec[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${norec[@]}"
   else
     echo "scripts/test.sh: missing system packages for tiers ${tiers[*]}: ${missing[*]}" >&2
     echo "  install them (apt-get install ${missing[*]}) or rerun with --install as root" >&2
@@ -124,6 +140,7 @@ for t in "${tiers[@]}"; do
       ;;
     c) run cargo test --release --workspace --test c_api -- --ignored ;;
     cpp) run cargo test --release --workspace --test cpp_package -- --ignored ;;
+    itk) run cargo test --release --workspace --test itk_vtk -- --ignored ;;
     java) run cargo test --release --workspace --test java_bindings -- --ignored ;;
     python) run scripts/test_python.sh ;;
   esac

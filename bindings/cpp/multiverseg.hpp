@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -356,7 +357,9 @@ class Session {
     return u;
   }
   /// Predicts each image with the context and no prompts, without changing the session
-  /// (the images' windows must agree). `progress(done, total)` may return false to cancel.
+  /// (the images' windows must agree). `progress(done, total)` may return false to cancel
+  /// (mvs::Error with MVS_ERR_CANCELLED); an exception it throws cancels the call too and
+  /// is rethrown here. Either way the session is unchanged.
   BatchResult predict_batch(const std::vector<ImageView>& images,
                             std::function<bool(size_t, size_t)> progress = nullptr) {
     BatchResult r;
@@ -370,16 +373,26 @@ class Session {
       r.masks[i].resize(static_cast<size_t>(images[i].width()) * images[i].height());
       ptrs.push_back(r.masks[i].data());
     }
+    // An exception from `progress` must not unwind through the library's frames: it is
+    // caught here, cancels the call, and is rethrown once the library has returned.
     struct Ctx {
       std::function<bool(size_t, size_t)>* f;
-    } ctx{&progress};
+      std::exception_ptr error;
+    } ctx{&progress, nullptr};
     auto tramp = [](size_t done, size_t total, void* ud) -> int {
       auto* c = static_cast<Ctx*>(ud);
-      return (*c->f)(done, total) ? 0 : 1;
+      try {
+        return (*c->f)(done, total) ? 0 : 1;
+      } catch (...) {
+        c->error = std::current_exception();
+        return 1;
+      }
     };
-    detail::check(mvs_session_predict_batch(p_, cs.data(), cs.size(), ptrs.data(),
-                                            r.uncertainty.data(),
-                                            progress ? +tramp : nullptr, &ctx));
+    MvsStatus st = mvs_session_predict_batch(p_, cs.data(), cs.size(), ptrs.data(),
+                                             r.uncertainty.data(),
+                                             progress ? +tramp : nullptr, &ctx);
+    if (ctx.error) std::rethrow_exception(ctx.error);
+    detail::check(st);
     return r;
   }
   /// Predicts into caller buffers of `len` elements each (either may be null).

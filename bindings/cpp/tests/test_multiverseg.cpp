@@ -223,6 +223,13 @@ TEST(Session, PredictIsPureAndBatchEqualsSinglePredictions) {
   } catch (const mvs::Error& e) {
     EXPECT_EQ(e.status(), MVS_ERR_CANCELLED);
   }
+  // An exception from the callback reaches the caller (not through the library's frames)
+  // and leaves the session as it was.
+  struct Stop {};
+  EXPECT_THROW(s.predict_batch({b.view(), c.view()},
+                               [](size_t, size_t) -> bool { throw Stop{}; }),
+               Stop);
+  EXPECT_EQ(s.predict().probabilities, p1.probabilities);
 }
 
 TEST(Session, CancelFromAnotherThreadAndThePolicy) {

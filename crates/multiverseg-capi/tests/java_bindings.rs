@@ -1,5 +1,6 @@
 //! The Java bindings: `mvn package` in bindings/java (compiles at Java 8 source level, runs
-//! the JUnit 5 suite on the default model, bundles the native library in the jar), then
+//! the JUnit 5 suites on the default model: the bindings' and the Fiji plugin's, headless;
+//! bundles the native library in the jar and copies it as the Fiji plugin jar), then
 //! compiles examples/java/StackLoop.java against the jar and runs it.
 //! Needs a JDK and Maven: the `java` tier, ignored by a plain `cargo test`, run by
 //! `scripts/test.sh java` (which installs them).
@@ -48,15 +49,27 @@ fn maven_junit_suite_and_the_stack_example() {
             .current_dir(&java),
         "mvn package",
     );
-    let report = std::fs::read_to_string(
-        java.join("target/surefire-reports/org.multiverseg.SessionTest.txt"),
-    )
-    .unwrap_or_else(|e| panic!("no surefire report ({e}):\n{mvn}"));
-    let (run_, failures, errors, skipped) = counts(&report);
-    assert!(
-        run_ > 0 && failures == 0 && errors == 0 && skipped == 0,
-        "{report}"
-    );
+    // Every test class must have run, none skipped: the bindings' suite and the Fiji
+    // plugin's headless suite.
+    for class in [
+        "org.multiverseg.SessionTest",
+        "org.multiverseg.fiji.SegmentStackTest",
+    ] {
+        let report =
+            std::fs::read_to_string(java.join(format!("target/surefire-reports/{class}.txt")))
+                .unwrap_or_else(|e| panic!("no surefire report for {class} ({e}):\n{mvn}"));
+        let (run_, failures, errors, skipped) = counts(&report);
+        assert!(
+            run_ > 0 && failures == 0 && errors == 0 && skipped == 0,
+            "{report}"
+        );
+    }
+    // The Fiji plugin jar, under a name ImageJ 1.x scans for plugins.config (an underscore).
+    let plugin = java.join(format!(
+        "target/fiji/plugins/multiverseg_-{}.jar",
+        env!("CARGO_PKG_VERSION")
+    ));
+    assert!(plugin.is_file(), "{} is missing", plugin.display());
 
     let tmp = std::env::temp_dir().join(format!("mvs-java-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
