@@ -478,7 +478,8 @@ enum MvsStatus mvs_session_uncertainty(const struct MvsSession *session, float *
 // Predicts each of `n` images with the session's context and no prompts, without changing
 // the session. `masks[i]` receives images[i].width * images[i].height bytes (0/1);
 // `uncertainty` (may be null) receives n scores in [0, 1]; `progress` (may be null) is
-// called after each image with (done, n, user_data) and cancels the call by returning
+// called as images finish (after each on the CPU, after each chunk of up to 16 on the GPU)
+// with (done, n, user_data) and cancels the call by returning
 // non-zero (MVS_ERR_CANCELLED; nothing is written then, and mvs_session_cancel does the
 // same). The results equal n single predictions with no prompts.
 //
