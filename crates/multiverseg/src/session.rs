@@ -567,17 +567,23 @@ impl Session {
         }
         let total = inputs.len();
         let mut out = Vec::with_capacity(total);
+        // Each image's pick once (with `similar`, a descriptor per context entry).
+        let picks = inputs
+            .iter()
+            .map(|x| self.selection_for(x))
+            .collect::<Result<Vec<_>>>()?;
         let mut first = 0;
         while first < total {
             // The longest run of images that share the policy's pick.
-            let (network, chosen) = self.selection_for(&inputs[first])?;
-            let mut end = first + 1;
-            while end < total && self.selection_for(&inputs[end])? == (network, chosen.clone()) {
-                end += 1;
-            }
+            let (network, chosen) = &picks[first];
+            let end = first
+                + picks[first..]
+                    .iter()
+                    .take_while(|p| *p == &picks[first])
+                    .count();
             let xs: Vec<&[f32]> = inputs[first..end].iter().map(|x| x.as_slice()).collect();
             let mut done = |k: usize| progress.as_mut().is_none_or(|p| p(first + k, total));
-            let logits = self.run_with(network, &chosen, &xs, &mut done)?;
+            let logits = self.run_with(*network, chosen, &xs, &mut done)?;
             for (l, img) in logits.into_iter().zip(&images[first..end]) {
                 out.push(Prediction {
                     logits: l,
