@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Full-size fidelity check (not a test: minutes of f64 work): random-weight nf=256 / UNet nf=192
 # checkpoints saved like the official ones, f64 PyTorch reference vs `mvs infer`.
-# Usage: [BACKEND=cpu|gpu] tools/check_full_size.sh DIR [PYTHON]   (default: cpu)
+# Usage: [BACKEND=cpu|gpu] [CPU_CONV=winograd4x4|winograd2x2] tools/check_full_size.sh DIR [PYTHON]
+#   (defaults: cpu, winograd4x4; CPU_CONV is the CPU backend's `--cpu-conv`)
 set -euo pipefail
 DIR=${1:?usage: tools/check_full_size.sh DIR [PYTHON]}
 PY=${2:-python3}
 BACKEND=${BACKEND:-cpu}
+CPU_CONV=${CPU_CONV:-winograd4x4}
 [ -f "$DIR/mvs_s5a_f64.npy" ] || "$PY" tools/reference.py --out "$DIR" --nf 256 --unet-nf 192 --cases 0a,1a,3b,5a
 cargo build --release --bin mvs
 MVS=./target/release/mvs
@@ -20,11 +22,11 @@ PY
 worst=0
 for case in 0a 1a 3b 5a; do
   s=${case:0:1}; t=${case:1:1}
-  $MVS infer --model "$DIR/model.safetensors" --network multiverseg --backend "$BACKEND" --threads 2 --target "$DIR/target_$t.npy" \
+  $MVS infer --model "$DIR/model.safetensors" --network multiverseg --backend "$BACKEND" --cpu-conv "$CPU_CONV" --threads 2 --target "$DIR/target_$t.npy" \
     --context-images "$DIR/ci$s.npy" --context-labels "$DIR/cl$s.npy" --out "$DIR/rust_mvs_$case.npy" >/dev/null
 done
 for t in a b; do
-  $MVS infer --model "$DIR/model.safetensors" --network scribbleprompt --backend "$BACKEND" --threads 2 --target "$DIR/target_$t.npy" --out "$DIR/rust_sp_$t.npy" >/dev/null
+  $MVS infer --model "$DIR/model.safetensors" --network scribbleprompt --backend "$BACKEND" --cpu-conv "$CPU_CONV" --threads 2 --target "$DIR/target_$t.npy" --out "$DIR/rust_sp_$t.npy" >/dev/null
 done
 "$PY" - "$DIR" "$BACKEND" <<'PY'
 import numpy as np, sys

@@ -52,6 +52,12 @@ enum class Backend : uint32_t { Auto = MVS_BACKEND_AUTO, Cpu = MVS_BACKEND_CPU, 
 
 /// How a capped context is filled (Session::set_context_policy).
 enum class Select : uint32_t { Latest = MVS_SELECT_LATEST, Similar = MVS_SELECT_SIMILAR };
+/// How the CPU computes the 3x3 convolutions (MvsCpuConv): Winograd F(4x4, 3x3), the
+/// fastest (logits within 3e-5 of f64), or F(2x2, 3x3), which rounds as PyTorch does.
+enum class CpuConv : uint32_t {
+  Winograd4x4 = MVS_CPU_CONV_WINOGRAD_4X4,
+  Winograd2x2 = MVS_CPU_CONV_WINOGRAD_2X2
+};
 
 /// Log levels of the library's messages.
 enum class LogLevel : int {
@@ -92,6 +98,7 @@ inline void set_log_handler(std::function<void(LogLevel, const char*)> handler) 
 struct ModelOptions {
   Backend backend = Backend::Auto;
   uint32_t threads = 0;             ///< CPU threads, 0 = all cores
+  CpuConv cpu_conv = CpuConv::Winograd4x4;  ///< how the CPU computes 3x3 convolutions
   std::string gpu_adapter;          ///< adapter name substring, empty = the best adapter
   uint32_t gpu_conv_tile_rows = 0;  ///< 4 or 8; 0 = by device (tuning)
   uint32_t gpu_conv_tile_cols = 0;  ///< 4 or 8; 0 = by device
@@ -105,6 +112,7 @@ struct ModelOptions {
     detail::check(mvs_model_options_init(&o, sizeof o));
     o.backend = static_cast<uint32_t>(backend);
     o.threads = threads;
+    o.cpu_conv = static_cast<uint32_t>(cpu_conv);
     o.gpu_adapter = gpu_adapter.empty() ? nullptr : gpu_adapter.c_str();
     o.gpu_conv_tile_rows = gpu_conv_tile_rows;
     o.gpu_conv_tile_cols = gpu_conv_tile_cols;
@@ -198,7 +206,7 @@ class Model {
   Model& operator=(const Model&) = delete;
   ~Model() { mvs_model_free(p_); }
 
-  /// The backend's description, e.g. "cpu (tract, 2 threads)".
+  /// The backend's description, e.g. "cpu (tract, 2 threads, winograd 4x4)".
   std::string backend_name() const {
     size_t n = 0;
     detail::check(mvs_model_backend_name(p_, nullptr, 0, &n));

@@ -160,6 +160,11 @@ TEST(Model, OptionsReachTheLibrary) {
   o.threads = 1;
   auto m = mvs::Model::load_default(o);
   EXPECT_NE(m.backend_name().find("1 threads"), std::string::npos) << m.backend_name();
+  EXPECT_NE(m.backend_name().find("winograd 4x4"), std::string::npos) << m.backend_name();
+  o.cpu_conv = mvs::CpuConv::Winograd2x2;
+  auto exact = mvs::Model::load_default(o);
+  EXPECT_NE(exact.backend_name().find("winograd 2x2"), std::string::npos) << exact.backend_name();
+  o.cpu_conv = mvs::CpuConv::Winograd4x4;
   o.gpu_conv_tile_rows = 5;  // not 4 or 8
   o.gpu_conv_tile_cols = 4;
   try {

@@ -111,9 +111,27 @@ def test_bad_calls_raise_and_change_nothing(session, disks, tmp_path):
 def test_bad_model_arguments(tmp_path):
     with pytest.raises(ValueError, match="backend"):
         mvs.Model.default(backend="tpu")
+    with pytest.raises(ValueError, match="cpu_conv"):
+        mvs.Model.default(backend="cpu", cpu_conv="direct")
     with pytest.raises(mvs.IoError, match="nothing.safetensors"):
         mvs.Model.load(tmp_path / "nothing.safetensors")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"<html>not a model</html>")
     with pytest.raises(mvs.FormatError):
         mvs.Model.load(junk)
+
+
+def test_cpu_conv_choices_agree(model):
+    """Both CPU convolutions are selectable and agree: probabilities within 1e-4 (the
+    logits of each are within 3e-5 of an f64 reference; tests/fidelity.rs)."""
+    exact = mvs.Model.default(backend="cpu", threads=1, cpu_conv="winograd2x2")
+    assert "winograd 2x2" in exact.backend
+    assert "winograd 4x4" in model.backend
+    img = (np.arange(128 * 96).reshape(96, 128) % 251).astype(np.uint8)
+    out = []
+    for m in (model, exact):
+        s = mvs.Session(m)
+        s.set_image(img)
+        s.add_click(40, 50, True)
+        out.append(s.predict().probabilities)
+    assert np.abs(out[0] - out[1]).max() < 1e-4

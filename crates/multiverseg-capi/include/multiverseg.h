@@ -102,6 +102,14 @@ typedef enum MvsLogLevel {
   MVS_LOG_TRACE = 5,
 } MvsLogLevel;
 
+// How the CPU computes the networks' 3x3 convolutions (MvsModelOptions.cpu_conv).
+typedef enum MvsCpuConv {
+  // Winograd F(4x4, 3x3): the fastest; logits within 3e-5 of an f64 reference.
+  MVS_CPU_CONV_WINOGRAD_4X4 = 0,
+  // Winograd F(2x2, 3x3): rounds as PyTorch does (within 1.1e-5 of f64); slower.
+  MVS_CPU_CONV_WINOGRAD_2X2 = 1,
+} MvsCpuConv;
+
 // A loaded model (opaque). Thread-safe; shared by sessions.
 typedef struct MvsModel MvsModel;
 
@@ -149,8 +157,10 @@ typedef struct MvsModelOptions {
   uint32_t gpu_conv_tile_rows;
   // GPU conv kernel register block columns, 4 or 8; 0 = by device (default 0).
   uint32_t gpu_conv_tile_cols;
-  // Reserved, must be 0 (keeps the 64-bit fields aligned on every platform).
-  uint32_t reserved;
+  // How the CPU computes the 3x3 convolutions: one of the MvsCpuConv values (default
+  // MVS_CPU_CONV_WINOGRAD_4X4 = 0). Earlier builds named this field `reserved` and
+  // required 0, so callers compiled against them get the default.
+  uint32_t cpu_conv;
   // GPU adapter: only adapters whose name contains this (case-insensitive), e.g.
   // "NVIDIA"; NULL = the best adapter (default NULL). Read during the load call only.
   const char *gpu_adapter;
@@ -339,7 +349,7 @@ enum MvsStatus mvs_model_load(const char *path,
 // `out` is valid for a write.
 enum MvsStatus mvs_model_load_default(uint32_t backend, uint32_t threads, struct MvsModel **out);
 
-// Writes the model's backend description (e.g. "cpu (tract, 2 threads)") as a
+// Writes the model's backend description (e.g. "cpu (tract, 2 threads, winograd 4x4)") as a
 // NUL-terminated string into `buf` of `capacity` bytes, truncated to fit, and its full
 // length without the NUL to `*out_len` (may be null). `buf` may be null when `capacity`
 // is 0 (to query the length).

@@ -9,9 +9,9 @@
 //! directly onto C++, JNA and ctypes.
 
 use crate::arg;
-use crate::core::{BackendKind, Error, Model, ModelOptions};
+use crate::core::{BackendKind, CpuConv, Error, Model, ModelOptions};
 use crate::error::{guard, guard_void};
-use crate::types::{MvsBackend, MvsModel, MvsModelOptions, MvsStatus};
+use crate::types::{MvsBackend, MvsCpuConv, MvsModel, MvsModelOptions, MvsStatus};
 use std::ffi::c_char;
 use std::mem::{offset_of, size_of};
 
@@ -23,7 +23,7 @@ fn defaults() -> MvsModelOptions {
         threads: 0,
         gpu_conv_tile_rows: 0,
         gpu_conv_tile_cols: 0,
-        reserved: 0,
+        cpu_conv: MvsCpuConv::MVS_CPU_CONV_WINOGRAD_4X4 as u32,
         gpu_adapter: std::ptr::null(),
         gpu_max_chunk: 0,
         gpu_memory_limit: 0,
@@ -42,7 +42,7 @@ macro_rules! fields {
         $m!(threads, u32);
         $m!(gpu_conv_tile_rows, u32);
         $m!(gpu_conv_tile_cols, u32);
-        $m!(reserved, u32);
+        $m!(cpu_conv, u32);
         $m!(gpu_adapter, *const c_char);
         $m!(gpu_max_chunk, u64);
         $m!(gpu_memory_limit, u64);
@@ -131,9 +131,11 @@ fn convert(o: &MvsModelOptions) -> Result<ModelOptions, Error> {
         b if b == MvsBackend::MVS_BACKEND_GPU as u32 => BackendKind::Gpu,
         b => return Err(Error::arg(format!("backend: unknown value {b}"))),
     };
-    if o.reserved != 0 {
-        return Err(Error::arg("reserved: must be 0"));
-    }
+    let cpu_conv = match o.cpu_conv {
+        c if c == MvsCpuConv::MVS_CPU_CONV_WINOGRAD_4X4 as u32 => CpuConv::Winograd4x4,
+        c if c == MvsCpuConv::MVS_CPU_CONV_WINOGRAD_2X2 as u32 => CpuConv::Winograd2x2,
+        c => return Err(Error::arg(format!("cpu_conv: unknown value {c}"))),
+    };
     let gpu_conv_tile = match (o.gpu_conv_tile_rows, o.gpu_conv_tile_cols) {
         (0, 0) => None,
         (r, c) => Some((r, c)),
@@ -147,6 +149,7 @@ fn convert(o: &MvsModelOptions) -> Result<ModelOptions, Error> {
     Ok(ModelOptions {
         backend,
         threads: o.threads as usize,
+        cpu_conv,
         gpu_adapter,
         gpu_conv_tile,
         gpu_max_chunk: usize::try_from(o.gpu_max_chunk).unwrap_or(usize::MAX),
@@ -269,7 +272,7 @@ pub unsafe extern "C" fn mvs_model_load_default(
     guard(|| unsafe { load_into(out, short_options(backend, threads), Model::load_default) })
 }
 
-/// Writes the model's backend description (e.g. "cpu (tract, 2 threads)") as a
+/// Writes the model's backend description (e.g. "cpu (tract, 2 threads, winograd 4x4)") as a
 /// NUL-terminated string into `buf` of `capacity` bytes, truncated to fit, and its full
 /// length without the NUL to `*out_len` (may be null). `buf` may be null when `capacity`
 /// is 0 (to query the length).

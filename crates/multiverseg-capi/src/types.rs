@@ -60,6 +60,16 @@ pub enum MvsBackend {
     MVS_BACKEND_GPU = 2,
 }
 
+/// How the CPU computes the networks' 3x3 convolutions (MvsModelOptions.cpu_conv).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MvsCpuConv {
+    /// Winograd F(4x4, 3x3): the fastest; logits within 3e-5 of an f64 reference.
+    MVS_CPU_CONV_WINOGRAD_4X4 = 0,
+    /// Winograd F(2x2, 3x3): rounds as PyTorch does (within 1.1e-5 of f64); slower.
+    MVS_CPU_CONV_WINOGRAD_2X2 = 1,
+}
+
 /// How a capped context is filled (mvs_session_set_context_policy).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +136,10 @@ pub struct MvsModelOptions {
     pub gpu_conv_tile_rows: u32,
     /// GPU conv kernel register block columns, 4 or 8; 0 = by device (default 0).
     pub gpu_conv_tile_cols: u32,
-    /// Reserved, must be 0 (keeps the 64-bit fields aligned on every platform).
-    pub reserved: u32,
+    /// How the CPU computes the 3x3 convolutions: one of the MvsCpuConv values (default
+    /// MVS_CPU_CONV_WINOGRAD_4X4 = 0). Earlier builds named this field `reserved` and
+    /// required 0, so callers compiled against them get the default.
+    pub cpu_conv: u32,
     /// GPU adapter: only adapters whose name contains this (case-insensitive), e.g.
     /// "NVIDIA"; NULL = the best adapter (default NULL). Read during the load call only.
     pub gpu_adapter: *const c_char,

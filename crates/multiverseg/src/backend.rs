@@ -173,7 +173,7 @@ fn finite(v: &[f32], name: &str) -> Result<()> {
 /// Runs the two networks on checked raw tensors (no preprocessing); returns the logits,
 /// `[H, W]` row-major.
 pub(crate) trait Backend: Send + Sync {
-    /// A short description (e.g. "cpu (tract, 2 threads)").
+    /// A short description (e.g. "cpu (tract, 2 threads, winograd 4x4)").
     fn describe(&self) -> String;
 
     /// MultiverSegNet logits for one target and its context set (`input.context` is set).

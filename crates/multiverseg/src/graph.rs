@@ -404,6 +404,9 @@ impl Builder {
     }
 
     fn pool(&mut self, x: &str) -> String {
+        if self.flavor == GraphFlavor::Tract {
+            return self.node(crate::cpu::MAX_POOL_OP, &[x], vec![], "pool");
+        }
         self.node(
             "MaxPool",
             &[x],

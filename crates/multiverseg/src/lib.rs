@@ -59,7 +59,7 @@ pub mod workflow;
 pub use arch::{BlockSpec, MultiverSegArch, UNetArch};
 pub use backend::{BackendState, CancelToken};
 pub use error::{Error, ErrorKind, Result};
-pub use model::{BackendKind, Model, ModelOptions, NetworkChoice, RawInput, NET_SIZE};
+pub use model::{BackendKind, CpuConv, Model, ModelOptions, NetworkChoice, RawInput, NET_SIZE};
 pub use preprocess::{ImageView, Pixels, Window, MAX_SIDE};
 pub use session::{ContextEntry, Prediction, Progress, Session};
 pub use tensor::Tensor;

@@ -21,6 +21,26 @@ pub enum NetworkChoice {
     ScribblePrompt,
 }
 
+/// How the CPU backend computes the networks' 3x3 convolutions (all of their convolutions
+/// but the 1x1 output layers). Both are Winograd's minimal filtering over a tuned GEMM;
+/// they differ in the output tile, hence in speed and rounding. The GPU backend is not
+/// affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuConv {
+    /// Winograd F(4x4, 3x3) (Lavin & Gray, CVPR 2016), with the interpolation points
+    /// 0, 1, -1, 2, -1/2 that Barabasz et al. (ACM TOMS 2020) showed round less than
+    /// Lavin's: 4x fewer multiplications than the direct convolution. Logits within 3e-5
+    /// of an f64 reference at full size (`tools/check_full_size.sh`: worst 2.8e-5; PyTorch's
+    /// own f32 forward: 1.0e-5). Full size, S = 8, 2 threads: about 3/4 of the time of
+    /// [`CpuConv::Winograd2x2`] (0.73-0.78 measured; BENCHMARKS.md).
+    #[default]
+    Winograd4x4,
+    /// Winograd F(2x2, 3x3): 2.25x fewer multiplications than the direct convolution,
+    /// transforms with only 0, +-1 and 1/2, so it rounds about as PyTorch does (logits
+    /// within 1.1e-5 of f64 at full size). For the closest agreement with the official code.
+    Winograd2x2,
+}
+
 /// Which backend to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
@@ -45,6 +65,9 @@ pub struct ModelOptions {
     pub backend: BackendKind,
     /// CPU threads (0 = all cores); also used by the GPU backend's CPU fallback.
     pub threads: usize,
+    /// CPU: the algorithm of the 3x3 convolutions (default [`CpuConv::Winograd4x4`]);
+    /// also used by the GPU backend's CPU fallback.
+    pub cpu_conv: CpuConv,
     /// GPU only: use only adapters whose name contains this (case-insensitive), e.g.
     /// "NVIDIA" or "llvmpipe"; None = the best adapter.
     pub gpu_adapter: Option<String>,
@@ -182,7 +205,7 @@ impl Model {
         self.inner.weights.multiverseg.is_some()
     }
 
-    /// The backend's description, e.g. "cpu (tract, 2 threads)" or
+    /// The backend's description, e.g. "cpu (tract, 2 threads, winograd 4x4)" or
     /// "gpu (wgpu: NVIDIA H100 (Vulkan))".
     pub fn backend_name(&self) -> String {
         self.inner.backend.describe()
@@ -367,8 +390,14 @@ impl Model {
 
 fn make_backend(weights: &Arc<Weights>, opts: &ModelOptions) -> Result<Box<dyn Backend>> {
     let limit = resolve_memory_limit(opts.memory_limit);
-    let cpu =
-        || -> Box<dyn Backend> { Box::new(CpuBackend::new(weights.clone(), opts.threads, limit)) };
+    let cpu = || -> Box<dyn Backend> {
+        Box::new(CpuBackend::new(
+            weights.clone(),
+            opts.threads,
+            limit,
+            opts.cpu_conv,
+        ))
+    };
     #[cfg(feature = "gpu")]
     {
         let gpu = |allow_software| {
@@ -379,6 +408,7 @@ fn make_backend(weights: &Arc<Weights>, opts: &ModelOptions) -> Result<Box<dyn B
                 max_chunk: opts.gpu_max_chunk,
                 batch_targets: opts.gpu_batch_targets,
                 memory_limit: opts.gpu_memory_limit,
+                cpu_conv: opts.cpu_conv,
             };
             crate::gpu::GpuBackend::new(weights.clone(), opts.threads, limit, &o)
         };

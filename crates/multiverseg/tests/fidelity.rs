@@ -1,6 +1,8 @@
 //! Logits of the CPU backend against an f64 PyTorch reference (tools/reference.py),
 //! for random-weight checkpoints saved exactly like the official ones.
-//! Small config (MultiverSegNet nf=32, UNet nf=16) at 128x128; tolerance 5e-5 max abs.
+//! Small config (MultiverSegNet nf=32, UNet nf=16) at 128x128; tolerance 5e-5 max abs
+//! for the default convolutions (Winograd F(4x4, 3x3)), 1e-5 for the exact option
+//! (F(2x2, 3x3), which rounds as PyTorch's f32 forward does).
 
 mod common;
 
@@ -9,6 +11,8 @@ use multiverseg::{Model, NetworkChoice};
 use std::path::{Path, PathBuf};
 
 const TOL: f64 = 5e-5;
+/// For `CpuConv::Winograd2x2` (measured here: at most 6.1e-6).
+const TOL_EXACT: f64 = 1e-5;
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small")
@@ -64,6 +68,39 @@ fn multiverseg_matches_f64_reference() {
         errs.iter().all(|&e| e < TOL),
         "max abs errors {errs:?} exceed {TOL:e}"
     );
+}
+
+/// The exact option keeps the 1e-5 agreement of PyTorch's own f32 forward, for both
+/// networks; the default is also checked to be a different computation (else this test
+/// would not test the option).
+#[test]
+fn winograd2x2_option_matches_f64_within_1e_5() {
+    let exact = Model::from_weights(
+        common::small_weights(),
+        &multiverseg::ModelOptions {
+            backend: multiverseg::BackendKind::Cpu,
+            threads: 2,
+            cpu_conv: multiverseg::CpuConv::Winograd2x2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(exact.backend_name().contains("winograd 2x2"));
+    let fast = model();
+    let mut differs = false;
+    for (net, s, which, refname) in [
+        (NetworkChoice::MultiverSeg, 1, "a", "mvs_s1a_f64.npy"),
+        (NetworkChoice::MultiverSeg, 3, "b", "mvs_s3b_f64.npy"),
+        (NetworkChoice::ScribblePrompt, 0, "b", "sp_b_f64.npy"),
+    ] {
+        let e = error_of(&exact, net, s, which, refname);
+        assert!(
+            e < TOL_EXACT,
+            "{refname}: {e:.3e} >= {TOL_EXACT:e} with Winograd2x2"
+        );
+        differs |= e != error_of(&fast, net, s, which, refname);
+    }
+    assert!(differs, "Winograd2x2 and Winograd4x4 gave the same logits");
 }
 
 #[test]

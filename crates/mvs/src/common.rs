@@ -2,7 +2,7 @@
 //! overrides, number parsing, writing masks, logging to stderr.
 
 use clap::ValueEnum;
-use multiverseg::{named, BackendKind, Model, ModelOptions};
+use multiverseg::{named, BackendKind, CpuConv, Model, ModelOptions};
 use std::path::{Path, PathBuf};
 
 /// `--backend`.
@@ -14,6 +14,15 @@ pub enum Backend {
     Cpu,
     /// wgpu on the best adapter (software ones such as lavapipe included).
     Gpu,
+}
+
+/// `--cpu-conv`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Conv {
+    /// Winograd F(4x4, 3x3): the fastest; logits within 3e-5 of f64.
+    Winograd4x4,
+    /// Winograd F(2x2, 3x3): rounds as PyTorch does (within 1.1e-5 of f64), slower.
+    Winograd2x2,
 }
 
 /// The flags every model-loading command takes.
@@ -29,12 +38,25 @@ pub struct ModelArgs {
     /// CPU threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// How the CPU computes the 3x3 convolutions (ModelOptions::cpu_conv).
+    #[arg(long, value_enum, default_value = "winograd4x4")]
+    pub cpu_conv: Conv,
 }
 
 impl ModelArgs {
     /// Loads the model these flags name.
     pub fn load(&self) -> Result<Model, String> {
-        load_model(self.model.as_deref(), &options(self.backend, self.threads)?)
+        load_model(self.model.as_deref(), &self.options(self.threads)?)
+    }
+
+    /// The model options of these flags, with `threads` threads.
+    pub fn options(&self, threads: usize) -> Result<ModelOptions, String> {
+        let mut o = options(self.backend, threads)?;
+        o.cpu_conv = match self.cpu_conv {
+            Conv::Winograd4x4 => CpuConv::Winograd4x4,
+            Conv::Winograd2x2 => CpuConv::Winograd2x2,
+        };
+        Ok(o)
     }
 }
 

@@ -30,18 +30,21 @@ class Model:
         threads: int = 0,
         gpu_adapter: Optional[str] = None,
         memory_limit: int = 0,
+        cpu_conv: str = "winograd4x4",
     ) -> "Model":
         """Loads a .safetensors file (``mvs convert``, ``mvs fetch``, tools/train) or a
         fetched model by name ("official-v1", "official-v0"; used when no such file
-        exists). backend: "auto", "cpu" or "gpu"; threads: 0 = all cores. Raises IoError,
-        FormatError, BackendError, NotFoundError (a name not fetched yet), ValueError
-        (unknown backend)."""
+        exists). backend: "auto", "cpu" or "gpu"; threads: 0 = all cores; cpu_conv:
+        "winograd4x4" (fastest, logits within 3e-5 of f64) or "winograd2x2" (rounds as
+        PyTorch does). Raises IoError, FormatError, BackendError, NotFoundError (a name not
+        fetched yet), ValueError (unknown backend or cpu_conv)."""
     @staticmethod
     def default(
         backend: str = "auto",
         threads: int = 0,
         gpu_adapter: Optional[str] = None,
         memory_limit: int = 0,
+        cpu_conv: str = "winograd4x4",
     ) -> "Model":
         """The small default model built into the library."""
     @property

@@ -100,7 +100,8 @@ int main(int argc, char **argv) {
   EXPECT_MSG(mvs_model_options_init(&opts, 2), MVS_ERR_INVALID_ARGUMENT, "struct_size");
   EXPECT(mvs_model_options_init(&opts, sizeof opts), MVS_OK);
   CHECK(opts.struct_size == sizeof opts && opts.backend == MVS_BACKEND_AUTO && opts.threads == 0 &&
-            opts.gpu_adapter == NULL && opts.memory_limit == 0,
+            opts.gpu_adapter == NULL && opts.memory_limit == 0 &&
+            opts.cpu_conv == MVS_CPU_CONV_WINOGRAD_4X4,
         "options defaults");
   opts.backend = MVS_BACKEND_CPU;
   opts.threads = 1;
@@ -108,7 +109,16 @@ int main(int argc, char **argv) {
   EXPECT(mvs_model_load_with(model_path, &opts, &om), MVS_OK);
   EXPECT(mvs_model_backend_name(om, path, sizeof path, NULL), MVS_OK);
   CHECK(strstr(path, "1 threads") != NULL, "threads reach the backend");
+  CHECK(strstr(path, "winograd 4x4") != NULL, "the default CPU convolution");
   mvs_model_free(om);
+  opts.cpu_conv = MVS_CPU_CONV_WINOGRAD_2X2;
+  EXPECT(mvs_model_load_with(model_path, &opts, &om), MVS_OK);
+  EXPECT(mvs_model_backend_name(om, path, sizeof path, NULL), MVS_OK);
+  CHECK(strstr(path, "winograd 2x2") != NULL, "cpu_conv reaches the backend");
+  mvs_model_free(om);
+  opts.cpu_conv = 4;
+  EXPECT_MSG(mvs_model_load_with(model_path, &opts, &om), MVS_ERR_INVALID_ARGUMENT, "cpu_conv");
+  opts.cpu_conv = MVS_CPU_CONV_WINOGRAD_4X4;
   CHECK(log_messages > 0, "loading a model logs a message");
   /* A caller compiled against a header whose struct ended before gpu_adapter: the library
      must not read past it (the fields after are defaults). */

@@ -2,7 +2,7 @@
 //! bias, an optional map added to every entry (the CrossConv's target half) and an
 //! optional LeakyReLU. Fusing them saves three passes over the largest tensors.
 
-use super::winograd::{conv3x3, transform_filters, ConvDims, Epilogue};
+use super::winograd::{conv3x3, transform_filters, ConvDims, Epilogue, Tile};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_hir::internal::*;
@@ -16,7 +16,8 @@ pub const OP_TYPE: &str = "MvsConv3x3";
 /// The typed op: filters already in the Winograd domain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Conv3x3 {
-    /// `[16, Cout, Cin]`, from [`transform_filters`].
+    /// `[points, Cout, Cin]` (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)), from
+    /// [`transform_filters`].
     pub u: Arc<Tensor>,
     /// `[Cout]`.
     pub bias: Arc<Tensor>,
@@ -129,6 +130,8 @@ impl TypedOp for Conv3x3 {
 pub(super) struct Conv3x3Expansion {
     pub(super) leaky: Option<f32>,
     pub(super) parts: usize,
+    /// The Winograd variant the typed op runs.
+    pub(super) tile: Tile,
 }
 
 impl Expansion for Conv3x3Expansion {
@@ -183,9 +186,9 @@ impl Expansion for Conv3x3Expansion {
             bias.shape()
         );
         let (cout, cin) = (ws[0], ws[1]);
-        let u = transform_filters(f32s(&wt)?, cout, cin);
+        let u = transform_filters(f32s(&wt)?, cout, cin, self.tile);
         let op = Conv3x3 {
-            u: Arc::new(Tensor::from_shape(&[16, cout, cin], &u)?),
+            u: Arc::new(Tensor::from_shape(&[self.tile.points(), cout, cin], &u)?),
             bias,
             leaky_bits: self.leaky.map(f32::to_bits),
             parts: k,

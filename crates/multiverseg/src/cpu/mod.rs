@@ -14,13 +14,14 @@ mod plane_ops;
 #[cfg(test)]
 mod test_rng;
 mod winograd;
+mod winograd_f4;
 
 /// ONNX op type of the fused Winograd 3x3 convolution that the tract graphs use.
 pub(crate) use conv_op::OP_TYPE as CONV3X3_OP;
 /// ONNX op type of the f64-accurate GroupNorm that the tract graphs use.
 pub(crate) use group_norm::OP_TYPE as GROUP_NORM_OP;
 /// ONNX op types of the parallel mean over entries and 2x upsampling the tract graphs use.
-pub(crate) use plane_ops::{MEAN_ENTRIES_OP, UPSAMPLE_OP};
+pub(crate) use plane_ops::{MAX_POOL_OP, MEAN_ENTRIES_OP, UPSAMPLE_OP};
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::tract_linalg::multithread::{
@@ -40,6 +41,8 @@ pub(crate) struct CpuBackend {
     threads: usize,
     /// See [`crate::ModelOptions::memory_limit`] (resolved to bytes).
     memory_limit: u64,
+    /// See [`crate::ModelOptions::cpu_conv`].
+    conv: crate::CpuConv,
 }
 
 /// Bytes the CPU plan needs at its peak for MultiverSegNet at `h`x`w` with `s` entries:
@@ -56,8 +59,14 @@ pub(crate) fn estimated_peak_bytes(
 
 impl CpuBackend {
     /// A backend using `threads` threads (0 = all cores) for tract's matrix products and
-    /// our ops' parallel loops; predictions estimated above `memory_limit` bytes fail.
-    pub fn new(weights: Arc<Weights>, threads: usize, memory_limit: u64) -> Self {
+    /// our ops' parallel loops, `conv` for the 3x3 convolutions; predictions estimated
+    /// above `memory_limit` bytes fail.
+    pub fn new(
+        weights: Arc<Weights>,
+        threads: usize,
+        memory_limit: u64,
+        conv: crate::CpuConv,
+    ) -> Self {
         let threads = if threads == 0 {
             std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -85,6 +94,7 @@ impl CpuBackend {
             pool,
             threads,
             memory_limit,
+            conv,
         }
     }
 
@@ -116,7 +126,7 @@ impl CpuBackend {
                 unet_graph(&self.weights, arch, h, w, GraphFlavor::Tract)
             }
         };
-        let plan = onnx_with_ops()
+        let plan = onnx_with_ops(self.conv)
             .model_for_proto_model(&proto)
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
@@ -212,22 +222,23 @@ pub(crate) fn check_cancel(cancel: Option<&CancelToken>) -> TractResult<()> {
 }
 
 /// The ONNX loader with our ops registered: the f64-accurate GroupNorm, the fused
-/// Winograd 3x3 convolution, the mean over entries and the upsampling.
-fn onnx_with_ops() -> tract_onnx::Onnx {
+/// Winograd 3x3 convolution, the mean over entries, the upsampling and the max-pool.
+fn onnx_with_ops(conv: crate::CpuConv) -> tract_onnx::Onnx {
     use tract_onnx::tract_hir::internal::expand;
     let mut onnx = tract_onnx::onnx();
     onnx.op_register.insert(GROUP_NORM_OP, |_ctx, node| {
         let eps: f32 = node.get_attr_opt("epsilon")?.unwrap_or(1e-5);
         Ok((expand(group_norm::GroupNorm1Expansion { eps }), vec![]))
     });
-    onnx.op_register.insert(CONV3X3_OP, |_ctx, node| {
-        let leaky: Option<f32> = node.get_attr_opt("leaky")?;
-        let parts: i64 = node.get_attr_opt("parts")?.unwrap_or(1);
-        let parts = usize::try_from(parts).map_err(|_| {
-            tract_onnx::prelude::tract_data::internal::format_err!("{CONV3X3_OP}: parts = {parts}")
-        })?;
-        Ok((expand(conv_op::Conv3x3Expansion { leaky, parts }), vec![]))
-    });
+    // The registry takes plain functions, so one per tile.
+    match conv {
+        crate::CpuConv::Winograd4x4 => onnx
+            .op_register
+            .insert(CONV3X3_OP, |_c, n| conv3x3_op(n, winograd::Tile::F4)),
+        crate::CpuConv::Winograd2x2 => onnx
+            .op_register
+            .insert(CONV3X3_OP, |_c, n| conv3x3_op(n, winograd::Tile::F2)),
+    }
     onnx.op_register.insert(MEAN_ENTRIES_OP, |_ctx, _node| {
         let op = plane_ops::PlaneOp::MeanEntries;
         Ok((expand(plane_ops::PlaneOpExpansion(op)), vec![]))
@@ -236,7 +247,29 @@ fn onnx_with_ops() -> tract_onnx::Onnx {
         let op = plane_ops::PlaneOp::Upsample2x;
         Ok((expand(plane_ops::PlaneOpExpansion(op)), vec![]))
     });
+    onnx.op_register.insert(MAX_POOL_OP, |_ctx, _node| {
+        let op = plane_ops::PlaneOp::MaxPool2x2;
+        Ok((expand(plane_ops::PlaneOpExpansion(op)), vec![]))
+    });
     onnx
+}
+
+/// The fused conv of an ONNX node, running `tile`.
+fn conv3x3_op(
+    node: &tract_onnx::pb::NodeProto,
+    tile: winograd::Tile,
+) -> TractResult<(
+    Box<dyn tract_onnx::tract_hir::infer::InferenceOp>,
+    Vec<String>,
+)> {
+    use tract_onnx::tract_hir::internal::expand;
+    let leaky: Option<f32> = node.get_attr_opt("leaky")?;
+    let parts: i64 = node.get_attr_opt("parts")?.unwrap_or(1);
+    let parts = usize::try_from(parts).map_err(|_| {
+        tract_onnx::prelude::tract_data::internal::format_err!("{CONV3X3_OP}: parts = {parts}")
+    })?;
+    let op = conv_op::Conv3x3Expansion { leaky, parts, tile };
+    Ok((expand(op), vec![]))
 }
 
 fn tensor(shape: &[usize], data: &[f32]) -> Result<TValue> {
@@ -247,7 +280,11 @@ fn tensor(shape: &[usize], data: &[f32]) -> Result<TValue> {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu (tract, {} threads)", self.threads)
+        let conv = match self.conv {
+            crate::CpuConv::Winograd4x4 => "winograd 4x4",
+            crate::CpuConv::Winograd2x2 => "winograd 2x2",
+        };
+        format!("cpu (tract, {} threads, {conv})", self.threads)
     }
 
     fn check_memory(&self, s: usize, h: usize, w: usize) -> Result<()> {

@@ -44,6 +44,8 @@ pub(crate) struct GpuOptions {
     /// Most bytes of activations one session may allocate (0 = no limit). A prediction
     /// that needs more runs on the CPU instead.
     pub memory_limit: u64,
+    /// The CPU fallback's convolutions.
+    pub cpu_conv: crate::CpuConv,
 }
 
 /// The wgpu backend. `Send + Sync`: sessions on several threads share its device
@@ -158,8 +160,14 @@ impl GpuBackend {
     }
 
     fn cpu(&self) -> &CpuBackend {
-        self.cpu
-            .get_or_init(|| CpuBackend::new(self.weights.clone(), self.threads, self.memory_limit))
+        self.cpu.get_or_init(|| {
+            CpuBackend::new(
+                self.weights.clone(),
+                self.threads,
+                self.memory_limit,
+                self.opts.cpu_conv,
+            )
+        })
     }
 
     /// Entries per chunk for a context of `s` at `h`x`w`: as few chunks as the binding

@@ -228,10 +228,7 @@ fn batch(a: &Args, n: usize) -> Result<(), String> {
             n as f64 / loop_s
         );
         if m.backend_name().starts_with("cpu") && threads > 1 {
-            let one = crate::common::load_model(
-                a.model.model.as_deref(),
-                &crate::common::options(a.model.backend, 1)?,
-            )?;
+            let one = crate::common::load_model(a.model.model.as_deref(), &a.model.options(1)?)?;
             let mut sessions = (0..threads)
                 .map(|_| session(&one))
                 .collect::<Result<Vec<_>, _>>()?;

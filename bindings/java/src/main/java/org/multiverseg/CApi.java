@@ -42,7 +42,7 @@ interface CApi extends Library {
   /** struct MvsModelOptions (initialize with mvs_model_options_init). */
   @Structure.FieldOrder({
     "struct_size", "backend", "threads", "gpu_conv_tile_rows", "gpu_conv_tile_cols",
-    "reserved", "gpu_adapter", "gpu_max_chunk", "gpu_memory_limit", "memory_limit"
+    "cpu_conv", "gpu_adapter", "gpu_max_chunk", "gpu_memory_limit", "memory_limit"
   })
   class MvsModelOptions extends Structure {
     public int struct_size;
@@ -50,7 +50,7 @@ interface CApi extends Library {
     public int threads;
     public int gpu_conv_tile_rows;
     public int gpu_conv_tile_cols;
-    public int reserved;
+    public int cpu_conv;
     public String gpu_adapter;
     public long gpu_max_chunk;
     public long gpu_memory_limit;

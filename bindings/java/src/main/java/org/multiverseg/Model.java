@@ -68,7 +68,7 @@ public final class Model implements AutoCloseable {
     return loadDefault(Backend.AUTO, 0);
   }
 
-  /** The backend's description, e.g. "cpu (tract, 2 threads)". */
+  /** The backend's description, e.g. "cpu (tract, 2 threads, winograd 4x4)". */
   public synchronized String backendName() throws MvsException {
     LongByReference n = new LongByReference();
     MvsException.check(CApi.LIB.mvs_model_backend_name(live(), null, 0, n));

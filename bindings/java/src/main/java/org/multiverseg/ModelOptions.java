@@ -10,6 +10,12 @@ public final class ModelOptions {
   public Backend backend = Backend.AUTO;
   /** CPU threads; 0 = all cores. */
   public int threads = 0;
+  /**
+   * How the CPU computes the 3x3 convolutions: false (default) = Winograd F(4x4, 3x3), the
+   * fastest, logits within 3e-5 of f64; true = Winograd F(2x2, 3x3), which rounds as PyTorch
+   * does (within 1.1e-5), slower.
+   */
+  public boolean exactCpuConv = false;
   /** GPU adapter name substring (case-insensitive); null = the best adapter. */
   public String gpuAdapter = null;
   /** GPU conv register block rows and columns (4 or 8); 0 = chosen by the device. */
@@ -32,6 +38,7 @@ public final class ModelOptions {
     o.read();
     o.backend = backend.code;
     o.threads = threads;
+    o.cpu_conv = exactCpuConv ? 1 : 0;
     o.gpu_adapter = gpuAdapter;
     o.gpu_conv_tile_rows = gpuConvTileRows;
     o.gpu_conv_tile_cols = gpuConvTileCols;

@@ -150,6 +150,17 @@ class SessionTest {
   }
 
   @Test
+  void exactCpuConvReachesTheLibrary() throws Exception {
+    ModelOptions o = new ModelOptions();
+    o.backend = Backend.CPU;
+    o.threads = 1;
+    o.exactCpuConv = true;
+    try (Model m = Model.loadDefault(o)) {
+      assertTrue(m.backendName().contains("winograd 2x2"), m.backendName());
+    }
+  }
+
+  @Test
   void optionsPurePredictBatchAndUncertainty() throws Exception {
     ModelOptions o = new ModelOptions();
     o.backend = Backend.CPU;
@@ -158,6 +169,7 @@ class SessionTest {
         Session s = new Session(m);
         Session one = new Session(m)) {
       assertTrue(m.backendName().contains("1 threads"), m.backendName());
+      assertTrue(m.backendName().contains("winograd 4x4"), m.backendName());
       byte[][] a = scene(20);
       byte[][] b = scene(30);
       s.addContext(Image.u8(a[0], W, H, 0), a[1], 0);

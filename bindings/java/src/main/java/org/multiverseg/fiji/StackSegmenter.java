@@ -110,7 +110,7 @@ public final class StackSegmenter {
      * #COL_SOURCE}.
      */
     public final ResultsTable uncertainty;
-    /** The backend that ran, e.g. "cpu (tract, 2 threads)", for the log. */
+    /** The backend that ran, e.g. "cpu (tract, 2 threads, winograd 4x4)", for the log. */
     public final String backend;
 
     Result(ImagePlus mask, ResultsTable uncertainty, String backend) {
