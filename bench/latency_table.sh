@@ -9,7 +9,8 @@
 #   --unet-nf 192 --weights-only); converted and exported here when missing.
 #   PYTHON: with torch and onnxruntime (for the peers); PEERS=0 leaves them out.
 # Environment: SIZES (default "0 1 2 4 8 16 32 64"), THREADS ("1 2"), RUNS (5), MODELS
-# ("default full"), GPU=0 to skip the lavapipe rows. Prints a markdown table; raw lines go
+# ("default full"), GPU=0 to skip the lavapipe rows, CONVS (the CPU's --cpu-conv values,
+# default "winograd4x4"; "winograd4x4 winograd2x2" adds rows for the exact option). Prints a markdown table; raw lines go
 # to target/latency-table/raw.txt. Not a test: it takes tens of minutes on two cores.
 set -euo pipefail
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
@@ -19,6 +20,7 @@ SIZES=${SIZES:-0 1 2 4 8 16 32 64}
 THREADS=${THREADS:-1 2}
 RUNS=${RUNS:-5}
 MODELS=${MODELS:-default full}
+CONVS=${CONVS:-winograd4x4}
 MVS=./target/release/mvs
 OUTDIR=target/latency-table
 mkdir -p "$OUTDIR"
@@ -40,9 +42,13 @@ for model in $MODELS; do
   for t in $THREADS; do
     for s in $SIZES; do
       if [ "$s" = 0 ]; then net=(--network scribbleprompt); else net=(--network multiverseg --context "$s"); fi
-      line=$($MVS bench "${margs[@]}" --backend cpu --threads "$t" "${net[@]}" --runs "$RUNS" | tail -1)
-      echo "$line" >&2
-      row "$model" "mvs cpu" "$t" "$s" "$line"
+      for conv in $CONVS; do
+        line=$($MVS bench "${margs[@]}" --backend cpu --cpu-conv "$conv" --threads "$t" "${net[@]}" --runs "$RUNS" | tail -1)
+        echo "$line" >&2
+        label="mvs cpu"
+        [ "$conv" = winograd4x4 ] || label="mvs cpu ($conv)"
+        row "$model" "$label" "$t" "$s" "$line"
+      done
       if [ "$model" = full ] && [ "${PEERS:-1}" = 1 ]; then
         for peer in pytorch onnxruntime; do
           if [ "$s" = 0 ]; then pargs=(--context ""); else pargs=(--context "$s" --no-unet); fi

@@ -152,6 +152,16 @@ pub(super) struct Scratch {
     pub(super) out_rows: Vec<f32>,
 }
 
+/// Makes `buf` hold at least `n` values, never shrinking it: layers alternate between
+/// sizes, and `resize` down then up again zero-filled the buffers each time (2.6% of a
+/// full-size prediction in memset). Every value a unit reads it has written first.
+#[inline(always)]
+pub(super) fn grow(buf: &mut Vec<f32>, n: usize) {
+    if buf.len() < n {
+        buf.resize(n, 0.0);
+    }
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -468,9 +478,9 @@ fn block_f2(unit: Unit, s: &mut Scratch) {
     // is image column 2k - 1, of the odd part image column 2k.
     let prows = 2 * (r1 - r0) + 2;
     let half = tw + 1;
-    s.rows.resize(prows * 2 * half, 0.0);
-    s.v.resize(16 * cin * nt, 0.0);
-    s.m.resize(16 * cout * nt, 0.0);
+    grow(&mut s.rows, prows * 2 * half);
+    grow(&mut s.v, 16 * cin * nt);
+    grow(&mut s.m, 16 * cout * nt);
     for (c, plane) in unit.planes().enumerate() {
         for pr in 0..prows {
             let (even, odd) = s.rows[pr * 2 * half..(pr + 1) * 2 * half].split_at_mut(half);
@@ -489,7 +499,7 @@ fn block_f2(unit: Unit, s: &mut Scratch) {
         }
     }
     gemms(u, &s.v, &mut s.m, 16, cout, cin, nt);
-    s.out_rows.resize(2 * 2 * tw, 0.0);
+    grow(&mut s.out_rows, 2 * 2 * tw);
     let y_end = (2 * r1).min(h);
     for o in 0..cout {
         for tr in 0..(r1 - r0) {

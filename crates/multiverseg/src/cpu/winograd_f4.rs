@@ -20,7 +20,7 @@
 //! A 4x4 output tile reads a 6x6 input patch; `V = B^T d B`, `U = G g G^T` (in f64),
 //! 36 GEMMs `M = U V` over the input channels, `Y = A^T M A`.
 
-use super::winograd::{by_lanes, finish_row, gemms, ConvDims, Scratch, Unit};
+use super::winograd::{by_lanes, finish_row, gemms, grow, ConvDims, Scratch, Unit};
 
 /// Tiles per unit of parallel work: 36 points per tile, so a unit's V block is
 /// 36 x cin x 32 floats, 2.4 MB at 512 input channels (F(2x2, 3x3): 2 MB at 64 tiles).
@@ -66,13 +66,13 @@ pub(super) fn transform_filters(w: &[f32], cout: usize, cin: usize) -> Vec<f32> 
 /// the row). Patch column `j` of tile `k` is then phase `j % 4` entry `k + j / 4`.
 #[inline(always)]
 fn deinterleave(row: &[f32], dst: &mut [f32], q: usize) {
-    dst.fill(0.0);
+    let w = row.len();
     let (p0, rest) = dst.split_at_mut(q);
     let (p1, rest) = rest.split_at_mut(q);
     let (p2, p3) = rest.split_at_mut(q);
     let quads = row.chunks_exact(4);
     let tail = quads.remainder();
-    let full = row.len() / 4;
+    let full = w / 4;
     for (k, c) in quads.enumerate() {
         // Image columns 4k .. 4k+3 are padded columns 4k+1 .. 4k+4.
         p1[k] = c[0];
@@ -82,6 +82,17 @@ fn deinterleave(row: &[f32], dst: &mut [f32], q: usize) {
     }
     for (i, v) in tail.iter().enumerate() {
         [&mut *p1, &mut *p2, &mut *p3][i][full] = *v;
+    }
+    // Zeros only where no image column lands (a fill of the whole row first cost 2.6% of
+    // a full-size prediction): column -1, and each phase past the row's end.
+    p0[0] = 0.0;
+    for (p, phase) in [p0, p1, p2, p3].into_iter().enumerate() {
+        // The first k with 4k + p - 1 >= w.
+        let first = (w + 1)
+            .saturating_sub(p)
+            .div_ceil(4)
+            .max(usize::from(p == 0));
+        phase[first.min(q)..].fill(0.0);
     }
 }
 
@@ -211,9 +222,9 @@ pub(super) fn block(unit: Unit, s: &mut Scratch) {
     // Padded input rows 4*r0 - 1 ..= 4*r1 (image coordinates), each as four phases.
     let prows = 4 * (r1 - r0) + 2;
     let q = tw + 1;
-    s.rows.resize(prows * 4 * q, 0.0);
-    s.v.resize(36 * cin * nt, 0.0);
-    s.m.resize(36 * cout * nt, 0.0);
+    grow(&mut s.rows, prows * 4 * q);
+    grow(&mut s.v, 36 * cin * nt);
+    grow(&mut s.m, 36 * cout * nt);
     for (c, plane) in unit.planes().enumerate() {
         for pr in 0..prows {
             let dst = &mut s.rows[pr * 4 * q..(pr + 1) * 4 * q];
@@ -235,7 +246,7 @@ pub(super) fn block(unit: Unit, s: &mut Scratch) {
     }
     gemms(u, &s.v, &mut s.m, 36, cout, cin, nt);
     let stride = 4 * tw;
-    s.out_rows.resize(4 * stride, 0.0);
+    grow(&mut s.out_rows, 4 * stride);
     let y_end = (4 * r1).min(h);
     for o in 0..cout {
         let bias = ep.bias[o];
@@ -268,6 +279,33 @@ pub(super) fn block(unit: Unit, s: &mut Scratch) {
                     y,
                     &d,
                 );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deinterleave;
+
+    /// Every entry is written (no stale value survives) with its padded column or zero.
+    #[test]
+    fn deinterleave_writes_every_phase_entry() {
+        for w in 1..=13usize {
+            let q = w.div_ceil(4) + 1;
+            let row: Vec<f32> = (0..w).map(|x| x as f32 + 1.0).collect();
+            let mut dst = vec![f32::NAN; 4 * q];
+            deinterleave(&row, &mut dst, q);
+            for p in 0..4 {
+                for k in 0..q {
+                    let x = (4 * k + p) as isize - 1;
+                    let want = if x >= 0 && (x as usize) < w {
+                        row[x as usize]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(dst[p * q + k], want, "w={w} phase {p} entry {k}");
+                }
             }
         }
     }
