@@ -59,8 +59,7 @@ impl Tile {
         }
     }
 
-    /// Tiles per unit of parallel work. F(4x4, 3x3) holds 36 points per tile, so half the
-    /// tiles keep its V block near F(2x2, 3x3)'s size.
+    /// Tiles per unit of parallel work (each tuned by measurement).
     fn tiles_per_block(self) -> usize {
         match self {
             Tile::F2 => TILES_PER_BLOCK,

@@ -22,8 +22,9 @@
 
 use super::winograd::{by_lanes, finish_row, gemms, grow, ConvDims, Scratch, Unit};
 
-/// Tiles per unit of parallel work: 36 points per tile, so a unit's V block is
-/// 36 x cin x 32 floats, 2.4 MB at 512 input channels (F(2x2, 3x3): 2 MB at 64 tiles).
+/// Tiles per unit of parallel work (a unit's V block is 36 x cin x 64 floats, 4.7 MB at 512
+/// input channels). Measured at full size, S = 8, 2 threads (CPU time of alternated runs
+/// against 64): 32 tiles 1.19x, 48 1.13x, 96 1.09x, 192 1.10x (BENCHMARKS.md).
 pub(super) const TILES_PER_BLOCK: usize = 64;
 
 /// `G v` for one 3-vector, in f64.
