@@ -27,7 +27,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import TaskSampler  # noqa: E402
+from data import TaskSampler, dilate  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
 from prompts import (correction_center_click, correction_prompts, initial_center_click,  # noqa: E402
                      initial_prompts)
@@ -63,6 +63,10 @@ def parse_args(argv=None):
                     help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
                          "one click at the label's deepest point, then one click per step at the deepest point "
                          "of the larger error region")
+    ap.add_argument("--context-label-noise", type=float, default=0.0,
+                    help="probability per context entry that its label is replaced by a degraded copy "
+                         "(dilated or eroded by 1-3 px, or with a random square cut out), as the "
+                         "evaluation's context holds the model's own binarized predictions, not ground truth")
     ap.add_argument("--lr", type=float, default=3e-4, help="MultiverSegNet Adam learning rate")
     ap.add_argument("--unet-lr", type=float, default=3e-4)
     ap.add_argument("--warmup", type=int, default=200, help="linear warm-up iterations")
@@ -173,6 +177,41 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
     return stats
+
+
+def degrade_labels(lab, p):
+    """Context labels [B,S,1,H,W] in {0,1}, each replaced with probability p by an imperfect
+    copy, like a prediction that stopped at ~90% Dice: dilated or eroded by 1-3 px, or with a
+    square of up to a quarter of the side cut out of the foreground (a missed part). A
+    degraded label that came out empty keeps the original."""
+    b, s, _, h, w = lab.shape
+    dev = lab.device
+    x = lab.reshape(b * s, 1, h, w)
+    n = x.shape[0]
+    out = x.clone()
+    kind = torch.randint(0, 3, (n,), device=dev)
+    radius = torch.randint(1, 4, (n,), device=dev)
+    for r in (1, 2, 3):
+        grow = dilate(x, r)
+        shrink = 1 - dilate(1 - x, r)
+        pick_r = radius == r
+        out = torch.where(((kind == 0) & pick_r)[:, None, None, None], grow, out)
+        out = torch.where(((kind == 1) & pick_r)[:, None, None, None], shrink, out)
+    # a square cut centred on a random foreground pixel
+    flat = x.reshape(n, -1)
+    w_fg = torch.where(flat.sum(1, keepdim=True) > 0, flat, torch.ones_like(flat))
+    idx = torch.multinomial(w_fg, 1).squeeze(1)
+    cy, cx = (idx // w).float(), (idx % w).float()
+    half = torch.rand(n, device=dev) * (h / 8) + 1
+    yy = torch.arange(h, device=dev).view(1, h, 1).float()
+    xx = torch.arange(w, device=dev).view(1, 1, w).float()
+    sq = ((yy - cy[:, None, None]).abs() <= half[:, None, None]) & \
+         ((xx - cx[:, None, None]).abs() <= half[:, None, None])
+    cut = x * (~sq[:, None]).float()
+    out = torch.where((kind == 2)[:, None, None, None], cut, out)
+    use = (torch.rand(n, device=dev) < p) & (out.flatten(1).sum(1) > 0)
+    out = torch.where(use[:, None, None, None], out, x)
+    return out.reshape(b, s, 1, h, w)
 
 
 def lr_factor(it, now, args, run_start, run_end):
@@ -340,7 +379,10 @@ def main(argv=None):
         rows_img, rows_lab, parts = [], [], []
         n0 = 0
         if "mvs" in nets:
-            ctx = torch.cat([img[:, 1:], lab[:, 1:]], 2)
+            ctx_lab = lab[:, 1:]
+            if args.context_label_noise > 0:
+                ctx_lab = degrade_labels(ctx_lab, args.context_label_noise)
+            ctx = torch.cat([img[:, 1:], ctx_lab], 2)
             rows_img.append(img[:, 0])
             rows_lab.append(lab[:, 0])
             parts.append(("mvs", mvs, opt_mvs, slice(0, args.batch), ctx))

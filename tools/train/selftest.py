@@ -1,0 +1,61 @@
+"""Checks of the training tool's simulation helpers that do not need data or time:
+    python tools/train/selftest.py      (run by smoke.sh; exits non-zero on a failure)
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prompts import center_click, correction_center_click  # noqa: E402
+from train import degrade_labels  # noqa: E402
+
+
+def check_degrade_labels():
+    torch.manual_seed(1)
+    lab = torch.zeros(16, 4, 1, 48, 40)
+    lab[..., 10:30, 8:28] = 1  # a 20x20 square, 400 px
+    lab[3, 2] = 0  # one empty label
+    assert torch.equal(degrade_labels(lab, 0.0), lab), "p = 0 must keep every label"
+    out = degrade_labels(lab, 1.0)
+    assert out.shape == lab.shape
+    assert set(out.unique().tolist()) <= {0.0, 1.0}, "labels stay binary"
+    assert out[3, 2].sum() == 0, "an empty label stays empty"
+    changed = 0
+    for b in range(16):
+        for s in range(4):
+            a0, a1 = lab[b, s].sum().item(), out[b, s].sum().item()
+            if (b, s) == (3, 2):
+                continue
+            assert a1 > 0, "a degraded label is never empty"
+            # dilation by r <= 3 grows the square to at most 26x26; erosion by r <= 3 keeps
+            # at least 14x14; a cut removes at most a (2 * 48/8 + 3)^2 square
+            assert 14 * 14 <= a1 <= 26 * 26, (b, s, a1)
+            changed += a1 != a0
+    assert changed >= 48, f"with p = 1 nearly every label changes ({changed} of 63)"
+    many = lab.repeat(8, 1, 1, 1, 1)
+    frac = (degrade_labels(many, 0.3) != many).flatten(2).any(2)  # per context entry
+    assert 0.15 < frac.float().mean().item() < 0.45, frac.float().mean().item()
+
+
+def check_center_click():
+    m = torch.zeros(2, 1, 21, 31)
+    m[0, 0, 2:19, 5:22] = 1  # 17x17 square: deepest point is its centre (10, 13)
+    c = center_click(m)
+    assert c[0].sum() == 1 and c[0, 0, 10, 13] == 1
+    assert c[1].sum() == 0, "an empty region gets no click"
+    # a prediction missing the right half: the correction is positive, inside the miss
+    lab = torch.zeros(1, 1, 32, 32)
+    lab[..., 4:28, 4:28] = 1
+    logits = torch.full_like(lab, -5.0)
+    logits[..., :, :16] = 5.0 * lab[..., :, :16]
+    prompts = torch.zeros(1, 3, 32, 32)
+    p = correction_center_click(prompts, lab, logits)
+    ys, xs = torch.nonzero(p[0, 1], as_tuple=True)
+    assert len(ys) == 1 and p[0, 2].sum() == 0 and xs.item() >= 16 and lab[0, 0, ys, xs] == 1
+
+
+if __name__ == "__main__":
+    check_degrade_labels()
+    check_center_click()
+    print("selftest OK")
