@@ -8,7 +8,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prompts import center_click, correction_center_click  # noqa: E402
-from train import degrade_labels  # noqa: E402
+from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
+from train import degrade_labels, interactive_step, parse_args  # noqa: E402
 
 
 def check_degrade_labels():
@@ -55,7 +56,42 @@ def check_center_click():
     assert len(ys) == 1 and p[0, 2].sum() == 0 and xs.item() >= 16 and lab[0, 0, ys, xs] == 1
 
 
+class Recorder(torch.nn.Module):
+    """Wraps a network and records the prompt channels (1..3) of each call's input."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.prompt_mass = []
+
+    def forward(self, x, ctx=None):
+        self.prompt_mass.append(x[:, 1:4].flatten(1).sum(1).detach())
+        return self.net(x, ctx) if ctx is not None else self.net(x)
+
+
+def check_no_prompt_frac():
+    torch.manual_seed(2)
+    n_mvs, n_sp, size = 3, 2, 32
+    lab = torch.zeros(n_mvs + n_sp, 1, size, size)
+    lab[..., 8:24, 6:20] = 1
+    img = lab + 0.1 * torch.randn_like(lab)
+    ctx = torch.cat([img[:n_mvs, None].repeat(1, 2, 1, 1, 1), lab[:n_mvs, None].repeat(1, 2, 1, 1, 1)], 2)
+    mvs, sp = Recorder(MultiverSegNet([8] * 4)), Recorder(ScribblePromptUNet([8] * 4))
+    parts = [("mvs", mvs, torch.optim.SGD(mvs.parameters(), 0.0), slice(0, n_mvs), ctx),
+             ("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(n_mvs, n_mvs + n_sp), None)]
+    args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--no-prompt-frac", "1", "--center-frac", "1"])
+    interactive_step(parts, img, lab, args, None, "cpu")
+    assert torch.all(mvs.prompt_mass[0] == 0), "MultiverSegNet's first step has no prompt"
+    assert torch.all(mvs.prompt_mass[1] > 0), "a correction click follows the prompt-free step"
+    assert torch.all(sp.prompt_mass[0] > 0), "the UNet's targets always start with a prompt"
+    args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--center-frac", "1"])
+    mvs.prompt_mass.clear()
+    interactive_step(parts, img, lab, args, None, "cpu")
+    assert torch.all(mvs.prompt_mass[0] > 0), "the default keeps the first prompt"
+
+
 if __name__ == "__main__":
+    check_no_prompt_frac()
     check_degrade_labels()
     check_center_click()
     print("selftest OK")

@@ -63,6 +63,10 @@ def parse_args(argv=None):
                     help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
                          "one click at the label's deepest point, then one click per step at the deepest point "
                          "of the larger error region")
+    ap.add_argument("--no-prompt-frac", type=float, default=0.0,
+                    help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "
+                         "only), as the evaluation's first prediction and the propagation over a volume are; "
+                         "corrections follow from that prediction's errors. The UNet's targets always get prompts")
     ap.add_argument("--context-label-noise", type=float, default=0.0,
                     help="probability per context entry that its label is replaced by a degraded copy "
                          "(dilated or eroded by 1-3 px, or with a random square cut out), as the "
@@ -127,8 +131,16 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
     center = torch.rand(n, device=img.device) < args.center_frac
     cmask = center[:, None, None, None]
 
+    # rows of networks with a context may start without any prompt (in-context prediction)
+    has_ctx = torch.zeros(n, dtype=torch.bool, device=img.device)
+    for _, _, _, sl, ctx in parts:
+        if ctx is not None:
+            has_ctx[sl] = True
+    bare = (has_ctx & (torch.rand(n, device=img.device) < args.no_prompt_frac))[:, None, None, None]
+
     def first_prompts():
-        return torch.where(cmask, initial_center_click(lab), initial_prompts(lab))
+        p = torch.where(cmask, initial_center_click(lab), initial_prompts(lab))
+        return torch.where(bare, torch.zeros_like(p), p)
 
     def corrections(prompts, prev):
         return torch.where(cmask, correction_center_click(prompts, lab, prev),
