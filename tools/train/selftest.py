@@ -30,7 +30,7 @@ def check_degrade_labels():
                 continue
             assert a1 > 0, "a degraded label is never empty"
             # dilation by r <= 3 grows the square to at most 26x26; erosion by r <= 3 keeps
-            # at least 14x14; a cut removes at most a (2 * 48/8 + 3)^2 square
+            # at least 14x14; a cut's half-side is < 48/8 + 1, so it removes at most 13x13
             assert 14 * 14 <= a1 <= 26 * 26, (b, s, a1)
             changed += a1 != a0
     assert changed >= 48, f"with p = 1 nearly every label changes ({changed} of 63)"

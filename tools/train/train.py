@@ -27,7 +27,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import TaskSampler, dilate  # noqa: E402
+from data import TaskSampler, dilate, erode  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
 from prompts import (correction_center_click, correction_prompts, initial_center_click,  # noqa: E402
                      initial_prompts)
@@ -131,16 +131,19 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
     center = torch.rand(n, device=img.device) < args.center_frac
     cmask = center[:, None, None, None]
 
-    # rows of networks with a context may start without any prompt (in-context prediction)
-    has_ctx = torch.zeros(n, dtype=torch.bool, device=img.device)
-    for _, _, _, sl, ctx in parts:
-        if ctx is not None:
-            has_ctx[sl] = True
-    bare = (has_ctx & (torch.rand(n, device=img.device) < args.no_prompt_frac))[:, None, None, None]
+    # rows of networks with a context may start without any prompt (in-context prediction);
+    # no random draw when the option is off, so default runs keep their random stream
+    bare = None
+    if args.no_prompt_frac > 0:
+        has_ctx = torch.zeros(n, dtype=torch.bool, device=img.device)
+        for _, _, _, sl, ctx in parts:
+            if ctx is not None:
+                has_ctx[sl] = True
+        bare = (has_ctx & (torch.rand(n, device=img.device) < args.no_prompt_frac))[:, None, None, None]
 
     def first_prompts():
         p = torch.where(cmask, initial_center_click(lab), initial_prompts(lab))
-        return torch.where(bare, torch.zeros_like(p), p)
+        return p if bare is None else torch.where(bare, torch.zeros_like(p), p)
 
     def corrections(prompts, prev):
         return torch.where(cmask, correction_center_click(prompts, lab, prev),
@@ -204,11 +207,9 @@ def degrade_labels(lab, p):
     kind = torch.randint(0, 3, (n,), device=dev)
     radius = torch.randint(1, 4, (n,), device=dev)
     for r in (1, 2, 3):
-        grow = dilate(x, r)
-        shrink = 1 - dilate(1 - x, r)
         pick_r = radius == r
-        out = torch.where(((kind == 0) & pick_r)[:, None, None, None], grow, out)
-        out = torch.where(((kind == 1) & pick_r)[:, None, None, None], shrink, out)
+        out = torch.where(((kind == 0) & pick_r)[:, None, None, None], dilate(x, r), out)
+        out = torch.where(((kind == 1) & pick_r)[:, None, None, None], erode(x, r), out)
     # a square cut centred on a random foreground pixel
     flat = x.reshape(n, -1)
     w_fg = torch.where(flat.sum(1, keepdim=True) > 0, flat, torch.ones_like(flat))
