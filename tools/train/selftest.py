@@ -90,7 +90,30 @@ def check_no_prompt_frac():
     assert torch.all(mvs.prompt_mass[0] > 0), "the default keeps the first prompt"
 
 
+def check_short_frac():
+    torch.manual_seed(3)
+    lab = torch.zeros(2, 1, 32, 32)
+    lab[..., 8:24, 6:20] = 1
+    img = lab + 0.1 * torch.randn_like(lab)
+    sp = Recorder(ScribblePromptUNet([8] * 4))
+    parts = [("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(0, 2), None)]
+
+    def calls(extra_args):
+        args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--extra-steps", "6"] + extra_args)
+        counts = []
+        for _ in range(12):
+            sp.prompt_mass.clear()
+            interactive_step(parts, img, lab, args, None, "cpu")
+            counts.append(len(sp.prompt_mass))
+        return counts
+    # short-frac 1: every iteration runs only the `steps` (3) steps with a loss
+    assert calls(["--short-frac", "1"]) == [3] * 12
+    # without it the extra-step count is uniform in 0..6: 12 draws all 0 has odds 7^-12
+    assert max(calls([])) > 3
+
+
 if __name__ == "__main__":
+    check_short_frac()
     check_no_prompt_frac()
     check_degrade_labels()
     check_center_click()

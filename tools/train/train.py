@@ -59,6 +59,10 @@ def parse_args(argv=None):
                     help="per iteration, 0..N further interaction steps run first without gradients, so the "
                          "network also learns from the prompts and previous logits of long interactions "
                          "(the evaluation clicks up to 20 times)")
+    ap.add_argument("--short-frac", type=float, default=0.0,
+                    help="with --extra-steps: fraction of iterations that run no extra steps, so the first "
+                         "prompt's prediction (one click, a box) keeps being trained; the extra-step count "
+                         "is otherwise uniform in 0..N, which trains step 1 in only 1/(N+1) of them")
     ap.add_argument("--center-frac", type=float, default=0.0,
                     help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
                          "one click at the label's deepest point, then one click per step at the deepest point "
@@ -158,6 +162,9 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
         stats[name] = torch.zeros(3, device=img.device)
     # Long interactions, cheaply: the first `extra` steps run without gradients.
     extra = int(torch.randint(0, args.extra_steps + 1, (1,)).item()) if args.extra_steps > 0 else 0
+    # drawn only when set, so runs without the option keep their random stream
+    if args.short_frac > 0 and torch.rand(1).item() < args.short_frac:
+        extra = 0
     with torch.no_grad():
         for _ in range(extra):
             x = torch.cat([img, prompts, prev], 1)
