@@ -257,17 +257,60 @@ def correction_prompts(prompts, mask, logits, scribbles):
     return torch.cat([prompts[:, 0:1], pos, neg], 1)
 
 
+def center_dist(region):
+    """Euclidean distance [N,1,H,W] from each pixel of region to the nearest pixel outside it,
+    pixels beyond the image border counting as outside, as the evaluation's center clicks
+    measure it (crates/multiverseg/src/simulate/morph.rs `distance_inside`); 0 outside.
+
+    On the CPU exact (scipy's distance_transform_edt of the zero-padded mask). On other
+    devices an octagonal approximation (erosions alternating a 3x3 square and a cross, with
+    the border as background), a fixed number of steps (no synchronisation).
+    """
+    n, _, h, w = region.shape
+    if region.device.type == "cpu":
+        from scipy.ndimage import distance_transform_edt
+        m = region.detach().numpy() > 0.5
+        out = np.zeros(m.shape, dtype=np.float32)
+        for i in range(n):
+            if m[i, 0].any():
+                out[i, 0] = distance_transform_edt(np.pad(m[i, 0], 1))[1:-1, 1:-1]
+        return torch.from_numpy(out).to(region.dtype)
+    return _center_dist_octagonal(region)
+
+
+def _center_dist_octagonal(region):
+    """center_dist off the CPU: erosions alternating a 3x3 square and a cross (an octagonal
+    metric, within ~8% of the Euclidean one), the border as background."""
+    h, w = region.shape[-2:]
+    d = torch.zeros_like(region)
+    m = region
+    for k in range((max(h, w) + 1) // 2):
+        d = d + m
+        p = F.pad(m, (1, 1, 1, 1))  # zeros: the border is background
+        if k % 2 == 0:
+            m = -F.max_pool2d(-p, 3, 1, 0)
+        else:
+            m = torch.minimum(torch.minimum(p[..., 1:-1, :-2], p[..., 1:-1, 2:]),
+                              torch.minimum(p[..., :-2, 1:-1], p[..., 2:, 1:-1])) * m
+    return d
+
+
 def center_click(region, d=None):
-    """A one-pixel map [N,1,H,W] at the deepest point of each region (the argmax of its
-    distance map; the first such pixel), as the evaluation's center clicks place them
-    (DESIGN.md section 5 takes the largest component's deepest point; the deepest point
-    of the whole region lies in that component unless two components are equally deep).
-    Empty regions give an empty map."""
+    """A one-pixel map [N,1,H,W] at the deepest point of each region (the maximum of its
+    Euclidean distance map `center_dist`, ties broken at random), where the evaluation's
+    center clicks land (DESIGN.md section 5; the evaluation takes the largest component's
+    deepest point, which is the whole region's unless a smaller component is deeper).
+    An earlier version used a chessboard distance with the first maximum in raster order:
+    its clicks sat at the top-left end of an object's ridge, and networks trained on them
+    learned to extend one click's mask down and to the right. Empty regions give an empty map."""
     n, _, h, w = region.shape
     if d is None:
-        d = dist_map(region, iters=max(h, w) // 2)
+        d = center_dist(region)
     flat = (d * region).reshape(n, -1)
-    idx = flat.argmax(1)
+    # ties at random: distinct distances (square roots of integers <= 2 * 128^2 in a 128
+    # image) differ by more than 1e-3, so the jitter reorders none of them
+    jitter = 1e-3 * torch.rand_like(flat) * (flat > 0)
+    idx = (flat + jitter).argmax(1)
     on = torch.zeros(n, h * w, device=region.device)
     on.scatter_(1, idx[:, None], (flat.amax(1) > 0).float()[:, None])
     return on.view(n, 1, h, w)
@@ -287,8 +330,7 @@ def correction_center_click(prompts, mask, logits):
     pred = (logits.detach() > 0).float()
     fn = mask * (1 - pred)
     fp = (1 - mask) * pred
-    h = mask.shape[-1]
-    d_fn, d_fp = dist_map(torch.cat([fn, fp]), iters=h // 2).split(mask.shape[0])
+    d_fn, d_fp = center_dist(torch.cat([fn, fp])).split(mask.shape[0])
     # the error region holding the deepest point is the one the evaluation clicks first
     # when it is also the larger component; compare areas as the evaluation does
     use_fn = (fn.flatten(1).sum(1) >= fp.flatten(1).sum(1))[:, None, None, None]

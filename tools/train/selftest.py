@@ -7,7 +7,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prompts import center_click, correction_center_click  # noqa: E402
+from prompts import _center_dist_octagonal, center_click, center_dist, correction_center_click  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
 from train import degrade_labels, interactive_step, parse_args  # noqa: E402
 
@@ -37,6 +37,33 @@ def check_degrade_labels():
     many = lab.repeat(8, 1, 1, 1, 1)
     frac = (degrade_labels(many, 0.3) != many).flatten(2).any(2)  # per context entry
     assert 0.15 < frac.float().mean().item() < 0.45, frac.float().mean().item()
+
+
+def check_center_dist():
+    torch.manual_seed(4)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    # a disk of radius 11.3 at a sub-pixel centre: the clicks land within a pixel of it (the
+    # earlier chessboard map with raster-order ties put them up to 3 px up and left)
+    cy, cx = 30.4, 33.7
+    disk = (((yy - cy) ** 2 + (xx - cx) ** 2) <= 11.3 ** 2).float()[None, None]
+    pts = [torch.nonzero(center_click(disk)[0, 0]).float() for _ in range(20)]
+    for p in pts:
+        assert abs(p[0, 0] - cy) <= 1.0 and abs(p[0, 1] - cx) <= 1.0, p
+    # a 5 x 31 bar: 27 pixels along its ridge tie; clicks are spread over them, not the first
+    bar = torch.zeros(1, 1, 20, 40)
+    bar[..., 7:12, 4:35] = 1
+    xs = torch.tensor([torch.nonzero(center_click(bar)[0, 0])[0, 1].item() for _ in range(60)]).float()
+    assert torch.all(torch.nonzero(center_click(bar)[0, 0])[:, 0] == 9)
+    assert xs.min() < 12 and xs.max() > 26 and abs(xs.mean() - 19) < 3, xs
+    # the image border counts as background: a region touching it is deepest inside
+    edge = torch.zeros(1, 1, 20, 20)
+    edge[..., :, :9] = 1  # the left 9 columns
+    assert torch.nonzero(center_click(edge)[0, 0])[0, 1].item() == 4
+    d = center_dist(disk)
+    assert abs(d.max().item() - 11.3) < 1.0 and d[0, 0, 0, 0] == 0
+    # the off-CPU approximation stays within 10% (+1 px) of the exact map
+    dd = _center_dist_octagonal(disk)
+    assert torch.all((dd - d).abs() <= 0.1 * d + 1.0), (dd - d).abs().max()
 
 
 def check_center_click():
@@ -116,5 +143,6 @@ if __name__ == "__main__":
     check_short_frac()
     check_no_prompt_frac()
     check_degrade_labels()
+    check_center_dist()
     check_center_click()
     print("selftest OK")
