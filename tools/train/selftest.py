@@ -43,7 +43,7 @@ def check_center_dist():
     torch.manual_seed(4)
     yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     # a disk of radius 11.3 at a sub-pixel centre: the clicks land within a pixel of it (the
-    # earlier chessboard map with raster-order ties put them up to 3 px up and left)
+    # earlier chessboard map with raster-order ties put this one 1.4 px above it)
     cy, cx = 30.4, 33.7
     disk = (((yy - cy) ** 2 + (xx - cx) ** 2) <= 11.3 ** 2).float()[None, None]
     pts = [torch.nonzero(center_click(disk)[0, 0]).float() for _ in range(20)]
