@@ -1,0 +1,55 @@
+"""The Fiji binding test's disk, as a 20-second check of a checkpoint's UNet (issue 14).
+
+    python tools/train/check_disk.py MODEL.safetensors [MODEL2 ...] [--mvs target/release/mvs]
+
+bindings/java/.../SegmentStackTest.java generates a 96 x 80 16-bit stack of a bright disk
+(radius 15 px, values 2600 / 1000 plus Gaussian noise of sd 150) and prompts slice 3 with a
+positive click at the disk's centre and negative clicks near two corners; the test wants Dice
+>= 0.88 on every slice. This script draws slices of the same kind (its own noise, so the
+numbers are close to, not equal to, the test's), runs `mvs predict` with those prompts (no
+context: the UNet), and prints per slice the Dice and the predicted area over the true area
+(< 1: under-segmented, > 1: over-segmented), then the mean. Needs numpy and Pillow and a
+built `mvs` (cargo build --release -p mvs).
+"""
+import argparse
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+W, H, R = 96, 80, 15
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="weights files (safetensors)")
+    ap.add_argument("--mvs", default="target/release/mvs", help="the mvs binary")
+    args = ap.parse_args()
+    rng = np.random.default_rng(42)
+    tmp = tempfile.mkdtemp(prefix="mvs_disk_")
+    slices = []
+    for z in (2, 5, 8, 11):  # slice 3 (index 2) is the test's clicked one
+        cx, cy = 38 + 1.5 * z, 40 + 0.5 * z  # the test's drift
+        yy, xx = np.mgrid[0:H, 0:W] + 0.5
+        truth = (xx - cx) ** 2 + (yy - cy) ** 2 <= R * R
+        img = np.clip(np.where(truth, 2600, 1000) + 150 * rng.standard_normal((H, W)), 0, 65535)
+        path = os.path.join(tmp, f"z{z}.png")
+        Image.fromarray(img.astype(np.uint16)).save(path)
+        slices.append((path, truth, cx, cy))
+    out = os.path.join(tmp, "out.png")
+    for m in args.models:
+        row = []
+        for path, truth, cx, cy in slices:
+            subprocess.run([args.mvs, "predict", "--model", m, "--backend", "cpu", "--threads", "1",
+                            "--image", path, "--pos", f"{cx},{cy}", "--neg", "6,6", "--neg", f"{W - 6},{H - 6}",
+                            "-o", out], check=True, capture_output=True)
+            pred = np.array(Image.open(out)) > 0
+            dice = 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
+            row.append((dice, pred.sum() / truth.sum()))
+        print(m, " ".join(f"{d:.3f} (area x{a:.2f})" for d, a in row), f"mean {np.mean([d for d, _ in row]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
