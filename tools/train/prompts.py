@@ -40,22 +40,26 @@ def dist_map(mask, iters=None):
     return d
 
 
-def _dist_map_cpu(mask, iters):
-    """dist_map on the CPU by scipy's chessboard distance transform, one image at a time:
-    the same values (a pixel k chessboard steps from the nearest background pixel survives
-    k - 1 erosions) at a small fraction of the cost of the iterated erosions there."""
-    from scipy.ndimage import distance_transform_cdt
+def _per_image_cpu(mask, transform):
+    """transform (a bool [H,W] array with some foreground -> a float [H,W] array) applied to
+    each image of mask [N,1,H,W] on the CPU, one image at a time (scipy has no batch
+    axis); images without foreground give 0."""
     m = mask.detach().numpy() > 0.5
     out = np.zeros(m.shape, dtype=np.float32)
     for i in range(m.shape[0]):
-        mi = m[i, 0]
-        if not mi.any():
-            continue
-        if mi.all():  # no background at all: every pixel survives every erosion
-            out[i, 0] = iters
-            continue
-        out[i, 0] = np.minimum(distance_transform_cdt(mi, metric="chessboard"), iters)
+        if m[i, 0].any():
+            out[i, 0] = transform(m[i, 0])
     return torch.from_numpy(out).to(mask.dtype)
+
+
+def _dist_map_cpu(mask, iters):
+    """dist_map on the CPU by scipy's chessboard distance transform: the same values (a
+    pixel k chessboard steps from the nearest background pixel survives k - 1 erosions) at
+    a small fraction of the cost of the iterated erosions there. With no background at all
+    every pixel survives every erosion (iters)."""
+    from scipy.ndimage import distance_transform_cdt
+    return _per_image_cpu(mask, lambda mi: np.full(mi.shape, iters) if mi.all() else
+                          np.minimum(distance_transform_cdt(mi, metric="chessboard"), iters))
 
 
 def _sample_pixels(weight, valid=None):
@@ -266,15 +270,9 @@ def center_dist(region):
     devices an octagonal approximation (erosions alternating a 3x3 square and a cross, with
     the border as background), a fixed number of steps (no synchronisation).
     """
-    n, _, h, w = region.shape
     if region.device.type == "cpu":
         from scipy.ndimage import distance_transform_edt
-        m = region.detach().numpy() > 0.5
-        out = np.zeros(m.shape, dtype=np.float32)
-        for i in range(n):
-            if m[i, 0].any():
-                out[i, 0] = distance_transform_edt(np.pad(m[i, 0], 1))[1:-1, 1:-1]
-        return torch.from_numpy(out).to(region.dtype)
+        return _per_image_cpu(region, lambda mi: distance_transform_edt(np.pad(mi, 1))[1:-1, 1:-1])
     return _center_dist_octagonal(region)
 
 
