@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prompts import _center_dist_octagonal, center_click, center_dist, correction_center_click  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
 from train import degrade_labels, interactive_step, parse_args  # noqa: E402
+from blend_unet import blend_state  # noqa: E402
 
 
 def check_degrade_labels():
@@ -139,7 +140,30 @@ def check_short_frac():
     assert max(calls([])) > 3
 
 
+def check_blend_state():
+    torch.manual_seed(4)
+    st = {"sp": ScribblePromptUNet([4] * 4).state_dict(), "step": 7}
+    a = {n: torch.randn_like(v) for n, v in st["sp"].items()}
+    b = {n: torch.randn_like(v) for n, v in st["sp"].items()}
+    for alpha in (0.0, 0.3, 1.0):
+        out = blend_state(st, a, b, alpha)
+        assert out["step"] == 7 and out is not st
+        for n in a:
+            want = (1 - alpha) * a[n].double() + alpha * b[n].double()
+            assert (out["sp"][n].double() - want).abs().max() < 1e-6, n
+    assert st["sp"] is not out["sp"]  # the input state keeps its own UNet
+    name = next(iter(a))
+    for bad_alpha, bad_b in ((1.5, b), (-0.1, b), (0.5, {**b, name: torch.zeros(3)}),
+                             (0.5, {n: v for n, v in b.items() if n != name})):
+        try:
+            blend_state(st, a, bad_b, bad_alpha)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted alpha {bad_alpha} / a bad tensor set")
+
+
 if __name__ == "__main__":
+    check_blend_state()
     check_short_frac()
     check_no_prompt_frac()
     check_degrade_labels()
