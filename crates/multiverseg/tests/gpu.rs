@@ -74,7 +74,9 @@ fn multiverseg_matches_f64_reference_on_gpu() {
     let m = gpu_model(0);
     assert!(m.backend_name().starts_with("gpu"), "{}", m.backend_name());
     // S = 0 is the 0.5 dummy entry; target "b" has a non-zero previous-logits channel.
-    for (s, which) in [(0, "a"), (1, "a"), (3, "b"), (5, "a")] {
+    // S = 5 runs in chunked_context_matches_f64_reference (lavapipe takes about 6 s per
+    // context entry, and this tier is most of CI's time).
+    for (s, which) in [(0, "a"), (1, "a"), (3, "b")] {
         let err = mvs_error(&m, s, which);
         assert!(err < TOL, "S={s}: max abs error {err:.3e} exceeds {TOL:e}");
     }
@@ -83,15 +85,14 @@ fn multiverseg_matches_f64_reference_on_gpu() {
 #[test]
 #[ignore = "gpu tier: needs a Vulkan device (Mesa lavapipe); run by scripts/test.sh gpu"]
 fn chunked_context_matches_f64_reference() {
-    // Chunks of 2: S=5 runs as 3 chunks (2+2+1 balanced to 2,2,1), S=3 as 2.
+    // Chunks of 2: S=5 runs as 3 chunks (2, 2, 1), so both a full and a partial chunk
+    // are accumulated.
     let m = gpu_model(2);
-    for (s, which) in [(3, "b"), (5, "a")] {
-        let err = mvs_error(&m, s, which);
-        assert!(
-            err < TOL,
-            "chunked S={s}: max abs error {err:.3e} exceeds {TOL:e}"
-        );
-    }
+    let err = mvs_error(&m, 5, "a");
+    assert!(
+        err < TOL,
+        "chunked S=5: max abs error {err:.3e} exceeds {TOL:e}"
+    );
 }
 
 #[test]
@@ -116,7 +117,7 @@ fn context_stays_on_device_until_it_changes() {
     // The same state and version: the second call must not need the context arguments
     // (they are stale on purpose) and still give the first call's logits.
     let m = gpu_model(0);
-    let (t, ci, cl) = inputs("a", 3);
+    let (t, ci, cl) = inputs("a", 1);
     let mut st = BackendState::default();
     let a = m
         .infer_in(
@@ -265,17 +266,17 @@ fn gpu_batch_equals_single_predictions() {
         .collect();
     for with_context in [false, true] {
         if with_context {
-            for k in 0..3 {
-                let m = disk(w, h, 12.0 + 5.0 * k as f64, 15.0, 9.0);
-                let px = picture(w, h, 90 + k, &m);
-                s.context_add(
-                    &ImageView::packed(Pixels::F32(&px), w, h),
-                    Window::MinMax,
-                    &m,
-                    w,
-                )
-                .unwrap();
-            }
+            // One entry: lavapipe takes about 6 s per entry and prediction, and batching
+            // is over targets, not entries (chunked contexts have their own test).
+            let m = disk(w, h, 17.0, 15.0, 9.0);
+            let px = picture(w, h, 90, &m);
+            s.context_add(
+                &ImageView::packed(Pixels::F32(&px), w, h),
+                Window::MinMax,
+                &m,
+                w,
+            )
+            .unwrap();
         }
         let mut seen = Vec::new();
         let mut progress = |d: usize, t: usize| {
@@ -287,6 +288,7 @@ fn gpu_batch_equals_single_predictions() {
             .unwrap();
         assert_eq!(seen, vec![(2, 3), (3, 3)], "one report per submission");
         let mut worst = 0.0f32;
+        let mut last = None;
         for (k, v) in views.iter().enumerate() {
             s.set_image(v, Window::MinMax).unwrap();
             let single = s.predict().unwrap();
@@ -297,6 +299,7 @@ fn gpu_batch_equals_single_predictions() {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
             worst = worst.max(d);
+            last = Some(single);
         }
         eprintln!("context {with_context}: batch vs single, max |logit difference| {worst:e}");
         assert!(
@@ -306,8 +309,9 @@ fn gpu_batch_equals_single_predictions() {
         if !with_context {
             continue; // lavapipe is slow: the cancellation once, with MultiverSegNet
         }
-        // Stopped after the first submission: an error, and the session as it was.
-        let before = s.predict().unwrap();
+        // Stopped after the first submission: an error, and the session as it was (its
+        // image is still the last one predicted singly).
+        let before = last.unwrap();
         let mut stop = |d: usize, _: usize| d < 2;
         let e = s
             .predict_batch(&views, Window::MinMax, Some(&mut stop))
@@ -369,9 +373,8 @@ fn sessions_on_two_threads_share_one_gpu_model() {
         s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
             .unwrap();
         s.add_click(20.0, 18.0, true).unwrap();
-        let a = s.predict().unwrap().logits;
         s.add_click(1.0, 1.0, false).unwrap();
-        (a, s.predict().unwrap().logits)
+        s.predict().unwrap().logits
     };
     let alone: Vec<_> = [1, 7]
         .into_iter()
