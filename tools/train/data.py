@@ -210,10 +210,13 @@ class SynthSource:
             r = r + a[:, None, None] * torch.cos(kk * th + ph[:, None, None])
         r = r.clamp(min=0.3) * r0[:, None, None]
         f = (r - rho) / r0[:, None, None]
-        if ring:
-            q = urand(b, 0.45, 0.8, dev)[:, None, None]
-            f = torch.minimum(f, (rho - q * r) / r0[:, None, None])
-        return f[:, None]
+        if not ring:
+            return f[:, None], None, None
+        # Inner radius q r: rings from thick (q = 0.45) to thin (q = 0.92, a band of 8% of the
+        # radius; white-blood-cell cytoplasm around its nucleus is about that).
+        q = urand(b, 0.45, 0.92, dev)[:, None, None]
+        hole = (q * r - rho) / r0[:, None, None]
+        return torch.minimum(f, -hole)[:, None], hole[:, None], q[:, 0, 0]
 
     def sample(self, b, k):
         dev, size = self.device, self.size
@@ -227,10 +230,16 @@ class SynthSource:
         width = urand(b, 0.06, 0.4, dev)[:, None, None, None]
         tube = width - fractal_noise(spectrum_weights(b, dev, 0.3, 2.0), size).abs()
         field = torch.where((fam == 0)[:, None, None, None], blob, tube)
-        field = torch.where((fam == 1)[:, None, None, None], self._polar_field(b, False), field)
-        field = torch.where((fam == 2)[:, None, None, None], self._polar_field(b, True), field)
+        field = torch.where((fam == 1)[:, None, None, None], self._polar_field(b, False)[0], field)
+        ring, hole, q = self._polar_field(b, True)
+        field = torch.where((fam == 2)[:, None, None, None], ring, field)
         dfield = fractal_noise(spectrum_weights(b, dev, 0.0, 3.0), size) - urand(b, 0.5, 2.0, dev)[:, None, None, None]
         has_d = bern(b, 0.5, dev)
+        # In 60% of the ring tasks the hole is an object of its own (the distractor's
+        # appearance), as a nucleus inside its cytoplasm: the label is the ring, not the disk.
+        filled = (fam == 2) & bern(b, 0.6, dev)
+        dfield = torch.where(filled[:, None, None, None], hole, dfield)
+        has_d = torch.where(filled, torch.ones_like(has_d), has_d)
         # --- per-image geometry: task transform then a smaller per-image one
         mt = per_task(affine(b, dev, rot=math.pi, scale=(0.85, 1.2), aniso=0.15, flip=True), k)
         mi = affine(n, dev, rot=0.25, scale=(0.85, 1.15), aniso=0.08, shear=0.08, trans=0.12)
@@ -239,7 +248,10 @@ class SynthSource:
         f2 = warp(torch.cat([per_task(field, k), per_task(dfield, k)], 1), m, size, disp, padding="reflection")
         eps = per_task(urand(b, 0.0, 0.35, dev), k)[:, None, None, None]
         jitter = fractal_noise(per_task(spec, k), size)
-        jscale = per_task(torch.where(fam == 3, width[:, 0, 0, 0], torch.full_like(width[:, 0, 0, 0], 0.5)), k)
+        # The contour jitter scales with the structure's thickness (tubes: their width; rings:
+        # their band, whose field peaks at (1 - q) / 2), or it would break thin ones apart.
+        jscale = torch.where(fam == 2, 0.5 * (1 - q), torch.full_like(q, 0.5))
+        jscale = per_task(torch.where(fam == 3, width[:, 0, 0, 0], jscale), k)
         lab = (f2[:, :1] + eps * jscale[:, None, None, None] * jitter > 0).float()
         dis = ((f2[:, 1:] > 0) & per_task(has_d, k)[:, None, None, None]).float()
         # --- task-level appearance

@@ -11,6 +11,7 @@ from prompts import _center_dist_octagonal, center_click, center_dist, correctio
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
 from train import degrade_labels, interactive_step, parse_args  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
+from data import SynthSource, dilate  # noqa: E402
 
 
 def check_degrade_labels():
@@ -162,7 +163,29 @@ def check_blend_state():
         raise AssertionError(f"accepted alpha {bad_alpha} / a bad tensor set")
 
 
+def check_ring_holes():
+    """Synthetic ring tasks include thin rings and rings whose hole is an object of its own
+    (the white-blood-cell cytoplasm around its nucleus), not only background."""
+    from scipy.ndimage import binary_fill_holes
+    torch.manual_seed(0)
+    img, lab = SynthSource(128, "cpu").sample(96, 1)
+    thin, distinct = 0, 0
+    for i in range(img.shape[0]):
+        ring = lab[i, 0] > 0
+        hole = torch.from_numpy(binary_fill_holes(ring.numpy())) & ~ring
+        if ring.sum() < 30 or hole.sum() < 0.3 * ring.sum():
+            continue
+        thin += bool(hole.sum() > 2 * ring.sum())
+        outside = (dilate(ring[None, None].float(), 3)[0, 0] > 0) & ~ring & ~hole
+        if outside.sum() > 0:
+            gap = (img[i, 0][hole].mean() - img[i, 0][outside].mean()).abs()
+            distinct += bool(gap > 0.15)
+    assert thin >= 2, f"{thin} thin rings among 96 tasks"
+    assert distinct >= 2, f"{distinct} rings with a distinct hole among 96 tasks"
+
+
 if __name__ == "__main__":
+    check_ring_holes()
     check_blend_state()
     check_short_frac()
     check_no_prompt_frac()
