@@ -12,6 +12,7 @@ from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
 from train import degrade_labels, interactive_step, parse_args  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
+from merge_states import merge_states  # noqa: E402
 
 
 def check_degrade_labels():
@@ -184,7 +185,30 @@ def check_ring_holes():
     assert distinct >= 2, f"{distinct} rings with a distinct hole among 96 tasks"
 
 
+def check_merge_states():
+    """Two runs from one state, one per network: each network and optimizer from its run,
+    the counters add up, and runs from elsewhere are refused."""
+    t = lambda v: {"w": torch.full((2,), float(v))}  # noqa: E731
+    base = {"mvs": t(0), "sp": t(0), "opt_mvs": "om0", "opt_sp": "os0", "step": 10,
+            "wall_s": 100.0, "steps": {"mvs": 8, "sp": 6}, "rng": "r0"}
+    a = {**base, "mvs": t(1), "opt_mvs": "om1", "step": 13, "wall_s": 130.0, "rng": "ra"}
+    b = {**base, "sp": t(2), "opt_sp": "os2", "step": 15, "wall_s": 160.0, "rng": "rb"}
+    m = merge_states(base, a, b)
+    assert torch.equal(m["mvs"]["w"], t(1)["w"]) and torch.equal(m["sp"]["w"], t(2)["w"])
+    assert (m["opt_mvs"], m["opt_sp"], m["rng"]) == ("om1", "os2", "ra")
+    assert m["steps"] == {"mvs": 11, "sp": 11} and m["step"] == 18 and m["wall_s"] == 190.0
+    assert base["steps"] == {"mvs": 8, "sp": 6} and base["step"] == 10  # inputs unchanged
+    for bad_a, bad_b, name in ((b, b, "--mvs"), (a, a, "--sp"), ({**a, "step": 9}, b, "--mvs")):
+        try:
+            merge_states(base, bad_a, bad_b)
+        except ValueError as e:
+            assert str(e).startswith(name), e
+            continue
+        raise AssertionError(f"accepted a bad {name}")
+
+
 if __name__ == "__main__":
+    check_merge_states()
     check_ring_holes()
     check_blend_state()
     check_short_frac()
