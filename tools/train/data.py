@@ -213,8 +213,11 @@ class SynthSource:
         if not ring:
             return f[:, None], None, None
         # Inner radius q r: rings from thick (q = 0.45) to thin (q = 0.92, a band of 8% of the
-        # radius; white-blood-cell cytoplasm around its nucleus is about that).
-        q = urand(b, 0.45, 0.92, dev)[:, None, None]
+        # radius; white-blood-cell cytoplasm around its nucleus is about that), but the band
+        # stays at least about 2 px wide at 128 x 128 (0.035 in these units, 1 = 64 px): thinner
+        # bands on small rings broke into specks.
+        qmax = (1 - 0.035 / r0).clamp(0.5, 0.92)
+        q = (0.45 + torch.rand(b, device=dev) * (qmax - 0.45))[:, None, None]
         hole = (q * r - rho) / r0[:, None, None]
         return torch.minimum(f, -hole)[:, None], hole[:, None], q[:, 0, 0]
 

@@ -169,7 +169,7 @@ def check_ring_holes():
     (the white-blood-cell cytoplasm around its nucleus), not only background."""
     from scipy.ndimage import binary_fill_holes
     torch.manual_seed(0)
-    img, lab = SynthSource(128, "cpu").sample(96, 1)
+    img, lab = SynthSource(128, "cpu").sample(192, 1)
     thin, distinct = 0, 0
     for i in range(img.shape[0]):
         ring = lab[i, 0] > 0
@@ -181,8 +181,8 @@ def check_ring_holes():
         if outside.sum() > 0:
             gap = (img[i, 0][hole].mean() - img[i, 0][outside].mean()).abs()
             distinct += bool(gap > 0.15)
-    assert thin >= 2, f"{thin} thin rings among 96 tasks"
-    assert distinct >= 2, f"{distinct} rings with a distinct hole among 96 tasks"
+    assert thin >= 2, f"{thin} thin rings among 192 tasks"
+    assert distinct >= 2, f"{distinct} rings with a distinct hole among 192 tasks"
 
 
 def check_merge_states():
