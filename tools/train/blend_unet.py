@@ -14,9 +14,10 @@ states are copied from --state unchanged. `--resume OUT` then continues training
 Written atomically (temporary file, then rename).
 """
 import argparse
-import os
 
 import torch
+
+from train import atomic_save
 
 
 def load_unet(path, names):
@@ -71,9 +72,7 @@ def main():
         st = blend_state(st, load_unet(args.a, names), load_unet(args.b, names), args.alpha)
     except ValueError as e:
         raise SystemExit(f"--a/--b: {e}")
-    tmp = args.out + ".tmp"
-    torch.save(st, tmp)
-    os.replace(tmp, args.out)
+    atomic_save(st, args.out)
     print(f"wrote {args.out}: UNet = {1 - args.alpha:g} * {args.a} + {args.alpha:g} * {args.b}")
 
 

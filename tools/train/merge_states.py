@@ -12,9 +12,10 @@ counted once per run. Refuses (naming the argument) runs that did not continue -
 atomically (temporary file, then rename); `train.py --resume OUT` continues from it.
 """
 import argparse
-import os
 
 import torch
+
+from train import atomic_save
 
 
 def base_steps(st):
@@ -58,9 +59,7 @@ def main():
         out = merge_states(load(args.base), load(args.mvs), load(args.sp))
     except ValueError as e:
         raise SystemExit(str(e))
-    tmp = args.out + ".tmp"
-    torch.save(out, tmp)
-    os.replace(tmp, args.out)
+    atomic_save(out, args.out)
     print(f"wrote {args.out}: step {out['step']}, iterations {out['steps']}")
 
 
