@@ -135,9 +135,15 @@ for t in "${tiers[@]}"; do
       rustup toolchain list | grep -q "^$MSRV" || run rustup toolchain install "$MSRV" --profile minimal
       rustup component list --toolchain "$MSRV" --installed 2>/dev/null | grep -q '^clippy' \
         || run rustup component add clippy --toolchain "$MSRV"
-      run cargo "+$MSRV" clippy --workspace --all-targets --target-dir target/msrv -- -D warnings
-      # The Python extension is a workspace of its own (see its Cargo.toml).
-      run cargo "+$MSRV" clippy --manifest-path bindings/python/Cargo.toml --target-dir target/msrv -- -D warnings
+      # Dependencies at opt-level 0 here: a check build generates no code, but the dev
+      # profile's opt-level 3 for dependencies (for `cargo run`) applies to the proc-macros and
+      # build scripts it compiles and runs.
+      lint=(--target-dir target/msrv --config 'profile.dev.package."*".opt-level=0')
+      run cargo "+$MSRV" clippy --workspace --all-targets "${lint[@]}" -- -D warnings
+      # The Python extension is a workspace of its own (see its Cargo.toml); with the same
+      # profiles it reuses most of the check artifacts above (not syn and what derives with
+      # it: pyo3's macros enable more of its features).
+      run cargo "+$MSRV" clippy --manifest-path bindings/python/Cargo.toml "${lint[@]}" -- -D warnings
       ;;
     gpu)
       run cargo test --release --workspace --lib -- --ignored gpu::
