@@ -129,9 +129,8 @@ for t in "${tiers[@]}"; do
       run cargo fmt --all --check
       run cargo fmt --manifest-path bindings/python/Cargo.toml --check
       # Clippy on the MSRV toolchain: one check build is both the MSRV build and the lint
-      # (a stable clippy beside a separate MSRV check built every crate twice, about 4 min of
-      # CI), and pinned lints do not change under us when stable moves. Its own target dir:
-      # another rustc.
+      # (a stable clippy beside a separate MSRV check built every crate twice), and pinned
+      # lints do not change under us when stable moves. Its own target dir: another rustc.
       rustup toolchain list | grep -q "^$MSRV" || run rustup toolchain install "$MSRV" --profile minimal
       rustup component list --toolchain "$MSRV" --installed 2>/dev/null | grep -q '^clippy' \
         || run rustup component add clippy --toolchain "$MSRV"
