@@ -9,7 +9,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prompts import _center_dist_octagonal, center_click, center_dist, correction_center_click  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-from train import degrade_labels, interactive_step, parse_args  # noqa: E402
+from train import crop_tasks, degrade_labels, interactive_step, parse_args  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
@@ -207,7 +207,34 @@ def check_merge_states():
         raise AssertionError(f"accepted a bad {name}")
 
 
+def check_crop_tasks():
+    # each window holds foreground, comes from its own image at the same pixel scale
+    g = torch.Generator().manual_seed(0)
+    b, n, h, c = 3, 4, 128, 64
+    img = torch.rand(b, n, 1, h, h, generator=g)
+    lab = torch.zeros(b, n, 1, h, h)
+    for k in range(b * n):
+        y, x = int(torch.randint(0, h - 5, (1,), generator=g)), int(torch.randint(0, h - 5, (1,), generator=g))
+        lab.view(b * n, 1, h, h)[k, :, y:y + 5, x:x + 5] = 1  # a 5x5 square anywhere, corners too
+    lab[0, 1] = 0  # one empty label: a uniform window
+    for _ in range(20):
+        ci, cl = crop_tasks(img, lab, c, g)
+        assert ci.shape == (b, n, 1, c, c) and cl.shape == ci.shape
+        for i in range(b):
+            for j in range(n):
+                if (i, j) != (0, 1):
+                    assert cl[i, j].sum() > 0, (i, j)
+                # the window is a c x c block of its own image (random floats: the corner locates it)
+                ys, xs = torch.nonzero(img[i, j, 0] == ci[i, j, 0, 0, 0], as_tuple=True)
+                y, x = int(ys[0]), int(xs[0])
+                assert torch.equal(img[i, j, 0, y:y + c, x:x + c], ci[i, j, 0])
+                assert torch.equal(lab[i, j, 0, y:y + c, x:x + c], cl[i, j, 0])
+    same_i, same_l = crop_tasks(img, lab, h, g)
+    assert same_i is img and same_l is lab
+
+
 if __name__ == "__main__":
+    check_crop_tasks()
     check_merge_states()
     check_ring_holes()
     check_blend_state()

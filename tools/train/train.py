@@ -98,6 +98,10 @@ def parse_args(argv=None):
                     help="cudnn autotuning (off by default: shapes change with S, little gain measured)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--crop", type=int, default=0,
+                    help="train on C x C windows of the --size images (0: off): each window holds a random "
+                         "foreground pixel of its label, so objects keep the evaluation's pixel scale while "
+                         "a step costs about (C/size)^2 as much (MultiverSegNet on the CPU)")
     return ap.parse_args(argv)
 
 
@@ -199,6 +203,30 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
     return stats
+
+
+def crop_tasks(img, lab, c, gen=None):
+    """Random c x c windows of tasks img/lab [B,N,1,H,W] (N = target + context entries).
+
+    Each of the B*N images gets its own window, placed so that it holds a foreground pixel
+    of its label drawn uniformly (shifted by up to c/4 so that the object is not always
+    centred), clamped to the image; an empty label gets a uniform window. Returns
+    [B,N,1,c,c] views' copies; c >= H returns the inputs unchanged.
+    """
+    b, n, _, h, w = img.shape
+    if c <= 0 or (c >= h and c >= w):
+        return img, lab
+    fi, fl = img.reshape(b * n, 1, h, w), lab.reshape(b * n, 1, h, w)
+    flat = fl.reshape(b * n, -1)
+    weights = torch.where(flat.sum(1, keepdim=True) > 0, flat, torch.ones_like(flat))
+    idx = torch.multinomial(weights, 1, generator=gen).squeeze(1).cpu()
+    jit = torch.randint(-(c // 4), c // 4 + 1, (b * n, 2), generator=gen).cpu() if c >= 4 else \
+        torch.zeros(b * n, 2, dtype=torch.long)
+    ys = ((idx // w) - c // 2 + jit[:, 0]).clamp(0, h - c).tolist()
+    xs = ((idx % w) - c // 2 + jit[:, 1]).clamp(0, w - c).tolist()
+    oi = torch.stack([fi[k, :, y:y + c, x:x + c] for k, (y, x) in enumerate(zip(ys, xs))])
+    ol = torch.stack([fl[k, :, y:y + c, x:x + c] for k, (y, x) in enumerate(zip(ys, xs))])
+    return oi.reshape(b, n, 1, c, c), ol.reshape(b, n, 1, c, c)
 
 
 def degrade_labels(lab, p):
@@ -395,6 +423,8 @@ def main(argv=None):
             ci, cl = sampler.sample(args.batch * chunk, s_n)  # [B*chunk,1+S,1,H,W]
             queue = list(zip(ci.split(args.batch), cl.split(args.batch)))
         img, lab = queue.pop(0)
+        if args.crop > 0:
+            img, lab = crop_tasks(img, lab, args.crop)
         tp1 = _sync_time(device, args.profile)
         rows_img, rows_lab, parts = [], [], []
         n0 = 0
@@ -410,7 +440,8 @@ def main(argv=None):
         if "sp" in nets:
             fi, fl = img.flatten(0, 1), lab.flatten(0, 1)
             area = fl.flatten(1).sum(1)
-            ok = torch.nonzero((area >= 6) & (area <= 0.9 * args.size ** 2)).flatten()
+            side = min(args.crop, args.size) if args.crop > 0 else args.size
+            ok = torch.nonzero((area >= 6) & (area <= 0.9 * side ** 2)).flatten()
             # a fixed batch size (drawn with replacement when short) keeps shapes static
             ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
             rows_img.append(fi[ok])
