@@ -211,7 +211,7 @@ def crop_tasks(img, lab, c, gen=None):
     Each of the B*N images gets its own window, placed so that it holds a foreground pixel
     of its label drawn uniformly (shifted by up to c/4 so that the object is not always
     centred), clamped to the image; an empty label gets a uniform window. Returns
-    [B,N,1,c,c] views' copies; c >= H returns the inputs unchanged.
+    new [B,N,1,c,c] tensors; c >= H returns the inputs themselves.
     """
     b, n, _, h, w = img.shape
     if c <= 0 or (c >= h and c >= w):
