@@ -220,8 +220,7 @@ def crop_tasks(img, lab, c, gen=None):
     flat = fl.reshape(b * n, -1)
     weights = torch.where(flat.sum(1, keepdim=True) > 0, flat, torch.ones_like(flat))
     idx = torch.multinomial(weights, 1, generator=gen).squeeze(1).cpu()
-    jit = torch.randint(-(c // 4), c // 4 + 1, (b * n, 2), generator=gen).cpu() if c >= 4 else \
-        torch.zeros(b * n, 2, dtype=torch.long)
+    jit = torch.randint(-(c // 4), c // 4 + 1, (b * n, 2), generator=gen).cpu()
     ys = ((idx // w) - c // 2 + jit[:, 0]).clamp(0, h - c).tolist()
     xs = ((idx % w) - c // 2 + jit[:, 1]).clamp(0, w - c).tolist()
     oi = torch.stack([fi[k, :, y:y + c, x:x + c] for k, (y, x) in enumerate(zip(ys, xs))])
@@ -423,8 +422,7 @@ def main(argv=None):
             ci, cl = sampler.sample(args.batch * chunk, s_n)  # [B*chunk,1+S,1,H,W]
             queue = list(zip(ci.split(args.batch), cl.split(args.batch)))
         img, lab = queue.pop(0)
-        if args.crop > 0:
-            img, lab = crop_tasks(img, lab, args.crop)
+        img, lab = crop_tasks(img, lab, args.crop)  # unchanged when --crop is 0
         tp1 = _sync_time(device, args.profile)
         rows_img, rows_lab, parts = [], [], []
         n0 = 0
@@ -440,8 +438,7 @@ def main(argv=None):
         if "sp" in nets:
             fi, fl = img.flatten(0, 1), lab.flatten(0, 1)
             area = fl.flatten(1).sum(1)
-            side = min(args.crop, args.size) if args.crop > 0 else args.size
-            ok = torch.nonzero((area >= 6) & (area <= 0.9 * side ** 2)).flatten()
+            ok = torch.nonzero((area >= 6) & (area <= 0.9 * fl[0].numel())).flatten()
             # a fixed batch size (drawn with replacement when short) keeps shapes static
             ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
             rows_img.append(fi[ok])
