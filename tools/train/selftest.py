@@ -231,6 +231,16 @@ def check_crop_tasks():
                 assert torch.equal(lab[i, j, 0, y:y + c, x:x + c], cl[i, j, 0])
     same_i, same_l = crop_tasks(img, lab, h, g)
     assert same_i is img and same_l is lab
+    # --crop takes one size or a list (one size drawn per batch); bad lists are refused
+    base = ["--out", "x", "--minutes", "1"]
+    assert parse_args(base).crop == [0] and parse_args(base + ["--crop", "64"]).crop == [64]
+    assert parse_args(base + ["--crop", "64,128"]).crop == [64, 128]
+    for bad in ("-3", "64,x", ""):
+        try:
+            parse_args(base + ["--crop", bad])
+        except SystemExit:
+            continue
+        raise AssertionError(f"--crop {bad!r} accepted")
 
 
 if __name__ == "__main__":

@@ -98,11 +98,24 @@ def parse_args(argv=None):
                     help="cudnn autotuning (off by default: shapes change with S, little gain measured)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--crop", type=int, default=0,
+    ap.add_argument("--crop", type=_crop_sizes, default=[0],
                     help="train on C x C windows of the --size images (0: off): each window holds a random "
                          "foreground pixel of its label, so objects keep the evaluation's pixel scale while "
-                         "a step costs about (C/size)^2 as much (MultiverSegNet on the CPU)")
+                         "a step costs about (C/size)^2 as much (MultiverSegNet on the CPU). A list "
+                         "(e.g. 64,128) draws one size per batch uniformly; a size >= --size is the full image, "
+                         "so large objects are still seen whole")
     return ap.parse_args(argv)
+
+
+def _crop_sizes(text):
+    """--crop's value: comma-separated window sides in pixels, each >= 0."""
+    try:
+        sizes = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 0:
+        raise argparse.ArgumentTypeError(f"expected sizes >= 0 like 64 or 64,128, got {text!r}")
+    return sizes
 
 
 ARCH_KEYS = ("nf", "unet_nf", "size")
@@ -422,7 +435,11 @@ def main(argv=None):
             ci, cl = sampler.sample(args.batch * chunk, s_n)  # [B*chunk,1+S,1,H,W]
             queue = list(zip(ci.split(args.batch), cl.split(args.batch)))
         img, lab = queue.pop(0)
-        img, lab = crop_tasks(img, lab, args.crop)  # unchanged when --crop is 0
+        # one window size per batch (the batch is stacked); unchanged for 0 or a full-size entry
+        # (a single size draws nothing, so single-size runs keep their random stream)
+        crop = args.crop[int(torch.randint(len(args.crop), (1,)).item())] if len(args.crop) > 1 \
+            else args.crop[0]
+        img, lab = crop_tasks(img, lab, crop)
         tp1 = _sync_time(device, args.profile)
         rows_img, rows_lab, parts = [], [], []
         n0 = 0
