@@ -34,6 +34,16 @@ if [ "$step2" -le "$step1" ] || [ "$first2" -le "$step1" ]; then
 fi
 echo "step counter continued: $step1 -> first log $first2 -> $step2"
 
+echo "== run 3 (0.3 min, resumed, the UNet only): per-network counts"
+$PY tools/train/train.py --out "$OUT" --minutes 0.3 "${TINY[@]}" "${DATA_ARGS[@]}" \
+    --resume "$OUT/train_state.pt" --train sp > "$OUT/run3.log"
+counts=$($PY -c "import torch,sys; s=torch.load(sys.argv[1], weights_only=False); print(s['step'], s['steps']['mvs'], s['steps']['sp'])" "$OUT/train_state.pt")
+read -r step3 mvs3 sp3 <<< "$counts"
+if [ "$mvs3" != "$step2" ] || [ "$sp3" != "$step3" ] || [ "$step3" -le "$step2" ]; then
+    echo "FAIL: per-network counts after a UNet-only run: step $step3, mvs $mvs3 (want $step2), sp $sp3 (want $step3)"; exit 1
+fi
+echo "per-network counts: MultiverSegNet $mvs3, UNet $sp3"
+
 echo "== checkpoints"
 $PY tools/train/check_model.py --checkpoints "$OUT" --size 64
 head -3 "$OUT/loss.csv"; tail -2 "$OUT/loss.csv"

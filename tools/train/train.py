@@ -358,12 +358,16 @@ def main(argv=None):
     opt_sp = torch.optim.Adam(unet.parameters(), lr=args.unet_lr, **fused)
     it = 0
     wall_before = 0.0  # wall seconds of earlier runs (resume)
+    steps_before = {"mvs": 0, "sp": 0}
     if state is not None:
         mvs.load_state_dict(state["mvs"])
         unet.load_state_dict(state["sp"])
         opt_mvs.load_state_dict(state["opt_mvs"])
         opt_sp.load_state_dict(state["opt_sp"])
         it = state["step"]
+        # per-network iteration counts (a run may train one network only; merge_states.py
+        # writes them too); older states without them count the shared step for both
+        steps_before = dict(state.get("steps") or {"mvs": it, "sp": it})
         wall_before = state["wall_s"]
         set_rng_state(state["rng"], device)
         log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training")
@@ -390,6 +394,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    it_resumed = it
+
     def save(final=False):
         t = time.time()
         if "mvs" in nets or final:
@@ -400,6 +406,7 @@ def main(argv=None):
             "mvs": mvs.state_dict(), "sp": unet.state_dict(),
             "opt_mvs": opt_mvs.state_dict(), "opt_sp": opt_sp.state_dict(),
             "step": it, "wall_s": wall_before + (time.time() - T0),
+            "steps": {k: steps_before[k] + (it - it_resumed if k in nets else 0) for k in ("mvs", "sp")},
             "rng": rng_state(device), "config": vars(args),
         }, os.path.join(args.out, "train_state.pt"))
         csv_f.flush()
