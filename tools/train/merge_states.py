@@ -15,12 +15,7 @@ import argparse
 
 import torch
 
-from train import atomic_save
-
-
-def base_steps(st):
-    """Iterations per network in a state; states older than the `steps` field count `step`."""
-    return dict(st.get("steps") or {"mvs": st["step"], "sp": st["step"]})
+from train import atomic_save, base_steps
 
 
 def merge_states(base, a, b):

@@ -121,6 +121,11 @@ def _crop_sizes(text):
 ARCH_KEYS = ("nf", "unet_nf", "size")
 
 
+def base_steps(st):
+    """Iterations per network in a state; states older than the `steps` field count `step`."""
+    return dict(st.get("steps") or {"mvs": st["step"], "sp": st["step"]})
+
+
 def soft_dice_focal(logits, target, focal_weight, gamma):
     """Per-batch mean of (1 - soft Dice) + focal_weight * focal BCE. float32."""
     logits = logits.float()
@@ -365,9 +370,7 @@ def main(argv=None):
         opt_mvs.load_state_dict(state["opt_mvs"])
         opt_sp.load_state_dict(state["opt_sp"])
         it = state["step"]
-        # per-network iteration counts (a run may train one network only; merge_states.py
-        # writes them too); older states without them count the shared step for both
-        steps_before = dict(state.get("steps") or {"mvs": it, "sp": it})
+        steps_before = base_steps(state)  # a run may train one network only
         wall_before = state["wall_s"]
         set_rng_state(state["rng"], device)
         log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training")
