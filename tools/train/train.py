@@ -374,6 +374,7 @@ def main(argv=None):
         wall_before = state["wall_s"]
         set_rng_state(state["rng"], device)
         log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training")
+    it_resumed = it  # this run's iterations are it - it_resumed
     n_mvs = sum(p.numel() for p in mvs.parameters())
     n_sp = sum(p.numel() for p in unet.parameters())
     log(f"MultiverSegNet nf={args.nf}: {n_mvs} params ({4 * n_mvs / 2**20:.2f} MiB f32); "
@@ -396,8 +397,6 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-    it_resumed = it
 
     def save(final=False):
         t = time.time()
