@@ -9,7 +9,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prompts import _center_dist_octagonal, center_click, center_dist, correction_center_click  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-from train import crop_tasks, degrade_labels, interactive_step, parse_args  # noqa: E402
+from train import crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
@@ -40,6 +40,49 @@ def check_degrade_labels():
     many = lab.repeat(8, 1, 1, 1, 1)
     frac = (degrade_labels(many, 0.3) != many).flatten(2).any(2)  # per context entry
     assert 0.15 < frac.float().mean().item() < 0.45, frac.float().mean().item()
+
+
+class _ClickBlobs(torch.nn.Module):
+    """A stand-in UNet: foreground = the positive clicks (input channel 2: image, box, pos, neg,
+    previous logits) dilated by 3 px (7x7 blocks)."""
+    calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return torch.where(dilate(x[:, 2:3], 3) > 0, 10.0, -10.0)
+
+
+class _CopyImage(torch.nn.Module):
+    """A stand-in UNet that predicts its image channel exactly (Dice 1 at the first click)."""
+    calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return torch.where(x[:, 0:1] > 0.5, 10.0, -10.0)
+
+
+def check_unet_context_labels():
+    torch.manual_seed(2)
+    lab = torch.zeros(2, 3, 1, 48, 48)
+    lab[..., 10:30, 8:28] = 1  # 20x20 squares, 400 px
+    lab[1, 2] = 0  # one empty label
+    img = torch.rand_like(lab)
+    out, sel = unet_context_labels(_ClickBlobs(), img, lab, 0.0, 5)
+    assert torch.equal(out, lab) and not sel.any(), "p = 0 keeps every label"
+    one, sel1 = unet_context_labels(_ClickBlobs(), img, lab, 1.0, 1)
+    assert sel1.tolist() == [True] * 5 + [False], "every non-empty label is replaced, the empty one kept"
+    assert out[1, 2].sum() == 0
+    for b, s in [(0, 0), (0, 1), (1, 1)]:
+        # one click at the square's deepest point, dilated by 3: a 7x7 block inside the square
+        assert one[b, s].sum() == 49 and (one[b, s] <= lab[b, s]).all(), one[b, s].sum()
+    net = _ClickBlobs()
+    three, _ = unet_context_labels(net, img, lab, 1.0, 3)
+    a = three.reshape(6, -1).sum(1)[:5]
+    assert (a > 49).all() and (a <= 3 * 49).all(), a  # two more corrections, still below Dice 0.9
+    assert net.calls == 3, net.calls
+    net = _CopyImage()
+    exact, _ = unet_context_labels(net, lab, lab, 1.0, 8)
+    assert torch.equal(exact, lab) and net.calls == 1, "a prediction at Dice >= 0.9 stops the clicks"
 
 
 def check_center_dist():
@@ -251,6 +294,7 @@ if __name__ == "__main__":
     check_short_frac()
     check_no_prompt_frac()
     check_degrade_labels()
+    check_unet_context_labels()
     check_center_dist()
     check_center_click()
     print("selftest OK")

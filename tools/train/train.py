@@ -75,6 +75,13 @@ def parse_args(argv=None):
                     help="probability per context entry that its label is replaced by a degraded copy "
                          "(dilated or eroded by 1-3 px, or with a random square cut out), as the "
                          "evaluation's context holds the model's own binarized predictions, not ground truth")
+    ap.add_argument("--context-from-unet", type=float, default=0.0,
+                    help="probability per context entry that its label is the ScribblePrompt-UNet's own "
+                         "binarized prediction after the evaluation's center clicks (until Dice 0.9 or "
+                         "--context-unet-clicks), as the evaluation's context holds masks made that way; "
+                         "the other entries keep --context-label-noise. The UNet runs without gradients")
+    ap.add_argument("--context-unet-clicks", type=int, default=8,
+                    help="click budget of --context-from-unet (the evaluation's is 20)")
     ap.add_argument("--lr", type=float, default=3e-4, help="MultiverSegNet Adam learning rate")
     ap.add_argument("--unet-lr", type=float, default=3e-4)
     ap.add_argument("--warmup", type=int, default=200, help="linear warm-up iterations")
@@ -279,6 +286,46 @@ def degrade_labels(lab, p):
     return out.reshape(b, s, 1, h, w)
 
 
+@torch.no_grad()
+def unet_context_labels(unet, img, lab, p, clicks, amp_dtype=None, device_type="cpu"):
+    """Context labels [B,S,1,H,W] in {0,1}, each non-empty one replaced with probability p by
+    the UNet's binarized prediction (logits > 0) on its image img [B,S,1,H,W] under the
+    evaluation's prompts: a center click, then one correction click per step at the deepest
+    point of the larger error region, stopping at Dice >= 0.9 or after `clicks` clicks, as
+    eval::protocol does for the masks it adds to the context. Returns (labels, replaced [B*S]).
+    An empty prediction keeps the original label."""
+    b, s, _, h, w = lab.shape
+    fi, fl = img.reshape(b * s, 1, h, w), lab.reshape(b * s, 1, h, w)
+    sel = (torch.rand(b * s, device=lab.device) < p) & (fl.flatten(1).sum(1) > 0)
+    idx = torch.nonzero(sel).flatten()
+    if idx.numel() == 0:
+        return lab, sel
+    x_img, x_lab = fi[idx], fl[idx]
+    prompts = initial_center_click(x_lab)
+    prev = torch.zeros_like(x_lab)
+    out = torch.zeros_like(x_lab)
+    done = torch.zeros(idx.numel(), dtype=torch.bool, device=lab.device)
+    for k in range(1, clicks + 1):
+        with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32,
+                            enabled=amp_dtype is not None):
+            logits = unet(torch.cat([x_img, prompts, prev], 1)).float()
+        pred = (logits > 0).float()
+        dice = 2 * (pred * x_lab).flatten(1).sum(1) / (pred + x_lab).flatten(1).sum(1).clamp(min=1)
+        stop = ~done & ((dice >= 0.9) | (k == clicks))
+        out = torch.where(stop[:, None, None, None], pred, out)
+        done |= stop
+        if bool(done.all()):
+            break
+        prev = logits
+        prompts = correction_center_click(prompts, x_lab, logits)
+    keep = out.flatten(1).sum(1) > 0
+    res = fl.clone()
+    res[idx[keep]] = out[keep]
+    sel = torch.zeros_like(sel)
+    sel[idx[keep]] = True
+    return res.reshape(b, s, 1, h, w), sel
+
+
 def lr_factor(it, now, args, run_start, run_end):
     w = min(1.0, (it + 1) / max(1, args.warmup))
     frac = (now - run_start) / max(1e-6, run_end - run_start)
@@ -456,6 +503,11 @@ def main(argv=None):
             ctx_lab = lab[:, 1:]
             if args.context_label_noise > 0:
                 ctx_lab = degrade_labels(ctx_lab, args.context_label_noise)
+            if args.context_from_unet > 0:
+                own, sel = unet_context_labels(unet, img[:, 1:], lab[:, 1:], args.context_from_unet,
+                                               args.context_unet_clicks, amp_dtype, device.type)
+                # entries the UNet predicted take its mask; the others keep the degraded copy
+                ctx_lab = torch.where(sel.view(*own.shape[:2], 1, 1, 1), own, ctx_lab)
             ctx = torch.cat([img[:, 1:], ctx_lab], 2)
             rows_img.append(img[:, 0])
             rows_lab.append(lab[:, 0])
