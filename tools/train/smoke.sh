@@ -24,7 +24,8 @@ echo "run 1 ended at step $step1"
 
 echo "== run 2 (0.5 min, resumed)"
 $PY tools/train/train.py --out "$OUT" --minutes 0.5 "${TINY[@]}" "${DATA_ARGS[@]}" \
-    --resume "$OUT/train_state.pt" --center-frac 0.5 --extra-steps 2 --context-label-noise 0.5 --crop 32,64 | tee "$OUT/run2.log"
+    --resume "$OUT/train_state.pt" --center-frac 0.5 --extra-steps 2 --context-label-noise 0.5 --crop 32,64 \
+    --context-from-unet 0.5 --context-unet-clicks 3 | tee "$OUT/run2.log"
 step2=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=False)['step'])" "$OUT/train_state.pt")
 echo "run 2 ended at step $step2"
 grep -q "resumed from .*: step $step1," "$OUT/run2.log" || { echo "FAIL: run 2 did not resume at step $step1"; exit 1; }
