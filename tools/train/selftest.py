@@ -71,7 +71,7 @@ def check_unet_context_labels():
     assert torch.equal(out, lab) and not sel.any(), "p = 0 keeps every label"
     one, sel1 = unet_context_labels(_ClickBlobs(), img, lab, 1.0, 1)
     assert sel1.tolist() == [True] * 5 + [False], "every non-empty label is replaced, the empty one kept"
-    assert out[1, 2].sum() == 0
+    assert one[1, 2].sum() == 0
     for b, s in [(0, 0), (0, 1), (1, 1)]:
         # one click at the square's deepest point, dilated by 3: a 7x7 block inside the square
         assert one[b, s].sum() == 49 and (one[b, s] <= lab[b, s]).all(), one[b, s].sum()

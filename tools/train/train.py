@@ -146,10 +146,15 @@ def soft_dice_focal(logits, target, focal_weight, gamma):
     return (dice + focal_weight * focal).mean()
 
 
-def hard_dice(logits, target):
+def hard_dice_rows(logits, target):
+    """Dice of the binarized logits (> 0) with target, per row of [N,1,H,W]: a [N] tensor."""
     pred = (logits.detach() > 0).float()
     inter = (pred * target).flatten(1).sum(1)
-    return ((2 * inter + 1e-6) / (pred.flatten(1).sum(1) + target.flatten(1).sum(1) + 1e-6)).mean()
+    return (2 * inter + 1e-6) / (pred.flatten(1).sum(1) + target.flatten(1).sum(1) + 1e-6)
+
+
+def hard_dice(logits, target):
+    return hard_dice_rows(logits, target).mean()
 
 
 def interactive_step(parts, img, lab, args, amp_dtype, device_type):
@@ -309,10 +314,8 @@ def unet_context_labels(unet, img, lab, p, clicks, amp_dtype=None, device_type="
         with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32,
                             enabled=amp_dtype is not None):
             logits = unet(torch.cat([x_img, prompts, prev], 1)).float()
-        pred = (logits > 0).float()
-        dice = 2 * (pred * x_lab).flatten(1).sum(1) / (pred + x_lab).flatten(1).sum(1).clamp(min=1)
-        stop = ~done & ((dice >= 0.9) | (k == clicks))
-        out = torch.where(stop[:, None, None, None], pred, out)
+        stop = ~done & ((hard_dice_rows(logits, x_lab) >= 0.9) | (k == clicks))
+        out = torch.where(stop[:, None, None, None], (logits > 0).float(), out)
         done |= stop
         if bool(done.all()):
             break
