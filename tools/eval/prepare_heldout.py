@@ -97,6 +97,11 @@ def main():
     ap.add_argument("--out", required=True, help="output folder for the task folders")
     ap.add_argument("--per-task", type=int, default=30, help="images per task (default 30)")
     args = ap.parse_args()
+    # Writing into existing task folders could leave images of an earlier draw beside the new
+    # ones (a different --per-task), so the tasks must not exist yet.
+    existing = [t for t, _ in GROUPS.values() if os.path.exists(os.path.join(args.out, t))]
+    if existing:
+        sys.exit(f"--out already holds {', '.join(existing)}: remove them or choose another folder")
     gdir = os.path.join(args.mirror_root, REPO.replace("/", "+"), "repo")
     files = git_ls(gdir, COMMIT, "stage1_train")
     by_id = defaultdict(lambda: {"image": None, "masks": []})
