@@ -20,16 +20,17 @@ PIL ``convert("L")``, longer side above 512 px downscaled, empty or full masks
 dropped). ``<id>`` is the first 16 hex digits of the Kaggle image id.
 
 Tasks: the stage 1 images fall into groups by acquisition (image size, and
-whether the image is gray or colour); every group with at least ``--per-task``
-images becomes a task, holding the first ``--per-task`` images of the group in
-the order of their ids (the ids are SHA-256 hashes, so this is an arbitrary but
+whether the image is gray or colour); the four groups of ``GROUPS`` (those with
+at least 90 images) become tasks, each holding the first ``--per-task`` images
+of its group in the order of their ids (the ids are SHA-256 hashes, so this is an arbitrary but
 reproducible draw). The groups and the draw are fixed by the data alone, before
 and independent of any model's results:
 
 * ``bbbc038_fluo_nuclei_256``: fluorescence, 256 x 256, small nuclei (334 in the group);
 * ``bbbc038_fluo_nuclei_360``: fluorescence, 360 x 360, large nuclei (90);
 * ``bbbc038_fluo_nuclei_696``: fluorescence, 696 x 520, many nuclei (90);
-* ``bbbc038_stained_nuclei_320``: brightfield, stained tissue, 320 x 256, gray (107).
+* ``bbbc038_stained_nuclei_320``: brightfield, stained tissue, 320 x 256, colour
+  converted to gray (107).
 
 Source: BBBC038v1 (Broad Bioimage Benchmark Collection), the stage 1 training
 set of the 2018 Data Science Bowl, with the community fixes of
@@ -113,9 +114,10 @@ def main():
             by_id[parts[1]]["image"] = p
         elif parts[2] == "masks":
             by_id[parts[1]]["masks"].append(p)
-    counts = defaultdict(int)
-    rows = {}
+    counts = {task: 0 for task, _ in GROUPS.values()}
     for iid in sorted(by_id):
+        if min(counts.values()) >= args.per_task:
+            break  # every task is full: the remaining images need not be read
         entry = by_id[iid]
         if entry["image"] is None or not entry["masks"]:
             continue
@@ -123,22 +125,19 @@ def main():
         group = GROUPS.get((im.size[0], im.size[1], is_colour(im)))
         if group is None or counts[group[0]] >= args.per_task:
             continue
-        task, modality = group
+        task = group[0]
         mask = merged_mask(gdir, entry["masks"], (im.size[1], im.size[0]))
         if write_pair(args.out, task, iid[:16], prep_image(im), prep_mask(mask)):
             counts[task] += 1
-            rows[task] = (modality, f"{im.size[0]}x{im.size[1]}")
     tmp = os.path.join(args.out, "MANIFEST.tsv.tmp")
     with open(tmp, "w") as f:
         f.write("task\tn_images\twidth_x_height\tmodality\tsource_repo\tlicense_attribution\tlabel\n")
-        for task in sorted(rows):
-            modality, size = rows[task]
-            f.write(f"{task}\t{counts[task]}\t{size}\t{modality}\t{REPO}@{COMMIT}\t{LICENSE}\t"
+        for (w, h, _), (task, modality) in sorted(GROUPS.items(), key=lambda g: g[1]):
+            f.write(f"{task}\t{counts[task]}\t{w}x{h}\t{modality}\t{REPO}@{COMMIT}\t{LICENSE}\t"
                     "all nuclei (instances merged)\n")
+            print(f"{task}: {counts[task]} images")
     os.replace(tmp, os.path.join(args.out, "MANIFEST.tsv"))
-    for task in sorted(rows):
-        print(f"{task}: {counts[task]} images")
-    short = [t for t, _ in GROUPS.values() if counts[t] < args.per_task]
+    short = [t for t, n in counts.items() if n < args.per_task]
     if short:
         sys.exit(f"fewer than {args.per_task} images in: {', '.join(short)}")
 
