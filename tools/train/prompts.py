@@ -314,27 +314,67 @@ def center_click(region, d=None):
     return on.view(n, 1, h, w)
 
 
-def initial_center_click(mask):
-    """The evaluation's first step: one positive click at the label's deepest point.
-    Returns [N,3,H,W] (box, pos, neg)."""
+def largest_component(region):
+    """The largest 4-connected component of each image of region [N,1,H,W] (ties at random)
+    and its area [N], as the evaluation picks it (crates/multiverseg/src/simulate/mod.rs
+    `largest_component`). On the CPU only (scipy's label); empty images give an empty map and
+    area 0."""
+    from scipy.ndimage import label
+    four = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
+    m = region.detach().numpy() > 0.5
+    out = np.zeros(m.shape, dtype=np.float32)
+    areas = np.zeros(m.shape[0], dtype=np.float64)
+    for i in range(m.shape[0]):
+        lab, n = label(m[i, 0], four)
+        if n == 0:
+            continue
+        counts = np.bincount(lab.ravel())[1:]
+        best = np.flatnonzero(counts == counts.max())
+        k = best[int(torch.randint(len(best), ()))] + 1
+        out[i, 0] = lab == k
+        areas[i] = counts[k - 1]
+    return torch.from_numpy(out).to(region.dtype), torch.from_numpy(areas)
+
+
+def initial_center_click(mask, exact=None):
+    """The evaluation's first step: one positive click at the deepest point of the label's
+    largest 4-connected component. `exact` (default: on the CPU) labels the components;
+    otherwise the whole label's deepest point is taken, which lies in another component
+    when that one is deeper but smaller. Returns [N,3,H,W] (box, pos, neg)."""
+    if exact is None:
+        exact = mask.device.type == "cpu"
     z = torch.zeros_like(mask)
-    return torch.cat([z, center_click(mask), z], 1)
+    region = largest_component(mask)[0] if exact else mask
+    return torch.cat([z, center_click(region), z], 1)
 
 
-def correction_center_click(prompts, mask, logits):
-    """The evaluation's correction: one click at the deepest point of the larger error
-    region (false negatives -> positive, false positives -> negative). Where the
+def correction_center_click(prompts, mask, logits, exact=None):
+    """The evaluation's correction (DESIGN.md section 5): one click at the deepest point of
+    the largest error component (false negatives -> positive, false positives -> negative).
+    `exact` (default: on the CPU) labels the components as the evaluation does
+    (simulate::largest_error); otherwise, with no host synchronisation per step, the error
+    type with the larger total area is clicked at the deepest point of all its pixels. On
+    the nine real training tasks the second rule clicks another region than the first in
+    68% of version 6's UNet correction steps (`tools/train/click_rule_check.py`). Where the
     prediction is already exact nothing is added. Returns a new [N,3,H,W] tensor."""
+    if exact is None:
+        exact = mask.device.type == "cpu"
     pred = (logits.detach() > 0).float()
     fn = mask * (1 - pred)
     fp = (1 - mask) * pred
-    d_fn, d_fp = center_dist(torch.cat([fn, fp])).split(mask.shape[0])
-    # the error region holding the deepest point is the one the evaluation clicks first
-    # when it is also the larger component; compare areas as the evaluation does
-    use_fn = (fn.flatten(1).sum(1) >= fp.flatten(1).sum(1))[:, None, None, None]
-    region = torch.where(use_fn, fn, fp)
-    d = torch.where(use_fn, d_fn, d_fp)
-    c = center_click(region, d)
+    n = mask.shape[0]
+    if exact:
+        # the larger of the largest false-negative and the largest false-positive
+        # 4-connected component (ties at random), clicked at its own deepest point
+        comps, areas = largest_component(torch.cat([fn, fp]))
+        a_fn, a_fp = areas[:n], areas[n:]
+        coin = torch.rand(n, dtype=torch.float64) < 0.5
+        use_fn = ((a_fn > a_fp) | ((a_fn == a_fp) & coin))[:, None, None, None]
+        c = center_click(torch.where(use_fn, comps[:n], comps[n:]))
+    else:
+        d_fn, d_fp = center_dist(torch.cat([fn, fp])).split(n)
+        use_fn = (fn.flatten(1).sum(1) >= fp.flatten(1).sum(1))[:, None, None, None]
+        c = center_click(torch.where(use_fn, fn, fp), torch.where(use_fn, d_fn, d_fp))
     pos = torch.where(use_fn, (prompts[:, 1:2] + c).clamp(max=1), prompts[:, 1:2])
     neg = torch.where(use_fn, prompts[:, 2:3], (prompts[:, 2:3] + c).clamp(max=1))
     return torch.cat([prompts[:, 0:1], pos, neg], 1)

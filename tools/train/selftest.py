@@ -7,7 +7,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prompts import _center_dist_octagonal, center_click, center_dist, correction_center_click  # noqa: E402
+from prompts import (_center_dist_octagonal, center_click, center_dist, correction_center_click,  # noqa: E402
+                     initial_center_click)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
 from train import crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
@@ -127,6 +128,32 @@ def check_center_click():
     p = correction_center_click(prompts, lab, logits)
     ys, xs = torch.nonzero(p[0, 1], as_tuple=True)
     assert len(ys) == 1 and p[0, 2].sum() == 0 and xs.item() >= 16 and lab[0, 0, ys, xs] == 1
+    # the evaluation compares the largest components, not the totals: 60 false-negative
+    # pixels in 15 specks of 4 lose to one false-positive block of 36, clicked negative
+    # inside it (the earlier rule clicked a speck, positive)
+    lab = torch.zeros(1, 1, 40, 40)
+    lab[..., 2:38, 2:38] = 1
+    logits = torch.where(lab > 0, 5.0, -5.0)
+    for k in range(15):
+        y, x = 4 + 6 * (k // 5), 4 + 6 * (k % 5)
+        logits[..., y:y + 2, x:x + 2] = -5.0  # 2 x 2 misses: 60 false negatives in all
+    lab[..., 26:32, 26:32] = 0
+    logits[..., 26:32, 26:32] = 5.0  # a 6 x 6 false-positive block
+    p = correction_center_click(torch.zeros(1, 3, 40, 40), lab, logits)
+    ys, xs = torch.nonzero(p[0, 2], as_tuple=True)
+    assert p[0, 1].sum() == 0 and len(ys) == 1 and 26 <= ys.item() < 32 and 26 <= xs.item() < 32
+    old = correction_center_click(torch.zeros(1, 3, 40, 40), lab, logits, exact=False)
+    assert old[0, 1].sum() == 1 and old[0, 2].sum() == 0, "the off-CPU rule compares totals"
+    # the first click lands in the largest component, not the deepest one: a 4 x 60 bar
+    # (240 px) beside a disk of radius 6 (113 px)
+    m = torch.zeros(1, 1, 64, 64)
+    m[..., 50:54, 2:62] = 1
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    m[0, 0][((yy - 20) ** 2 + (xx - 20) ** 2) <= 36] = 1
+    ys, xs = torch.nonzero(initial_center_click(m)[0, 1], as_tuple=True)
+    assert len(ys) == 1 and 50 <= ys.item() < 54, (ys, xs)
+    ys, _ = torch.nonzero(initial_center_click(m, exact=False)[0, 1], as_tuple=True)
+    assert ys.item() == 20, "the off-CPU rule takes the deepest point of the whole label"
 
 
 class Recorder(torch.nn.Module):
