@@ -35,17 +35,22 @@ FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
 
 
 def load(path, mask):
-    a = np.asarray(Image.open(path).convert("L").resize((128, 128), Image.BILINEAR), np.float32)
+    """128 x 128 float [H,W]: an image min-max scaled to [0, 1]; a mask (nonzero = foreground)
+    resized bilinearly and re-binarized at 0.5."""
+    im = Image.open(path).convert("L")
+    if mask:
+        im = Image.fromarray(((np.asarray(im) > 0) * 255).astype(np.uint8))
+    a = np.asarray(im.resize((128, 128), Image.BILINEAR), np.float32)
     if mask:
         return (a > 127.5).astype(np.float32)
     a = a - a.min()
     return a / max(float(a.max()), 1e-6)
 
 
-def click(prompts, new):
-    """(sign, y, x) of the one click that new adds to prompts, or None."""
+def click(one):
+    """(positive, y, x) of the single click in a [1,3,H,W] map with no other prompt, or None."""
     for ch, sign in ((1, True), (2, False)):
-        d = torch.nonzero(new[0, ch] > prompts[0, ch])
+        d = torch.nonzero(one[0, ch])
         if len(d):
             return sign, int(d[0, 0]), int(d[0, 1])
     return None
@@ -72,7 +77,7 @@ def main():
             lab = torch.from_numpy(load(os.path.join(args.data, task, "masks", name), True))[None, None]
             if lab.sum() == 0:
                 continue
-            _, y, x = click(torch.zeros(1, 3, 128, 128), initial_center_click(lab, exact=False))
+            _, y, x = click(initial_center_click(lab, exact=False))
             t[3] += 1
             t[4] += int(largest_component(lab)[0][0, 0, y, x] == 0)
             prompts = initial_center_click(lab, exact=True)
@@ -84,11 +89,12 @@ def main():
                     g = lab > 0
                     if 2 * (g & pred).sum() / (g.sum() + pred.sum()) >= 0.9:
                         break
-                    new = correction_center_click(prompts, lab, logits, exact=True)
-                    a = click(prompts, new)
+                    none = torch.zeros_like(prompts)  # each rule's click alone
+                    one = correction_center_click(none, lab, logits, exact=True)
+                    a = click(one)
                     if a is None:
                         break
-                    b = click(prompts, correction_center_click(prompts, lab, logits, exact=False))
+                    b = click(correction_center_click(none, lab, logits, exact=False))
                     t[0] += 1
                     if b is None or a[0] != b[0]:
                         t[1] += 1
@@ -96,7 +102,7 @@ def main():
                         err = ((g & ~pred) if a[0] else (pred & ~g))[0, 0].numpy()
                         comp, _ = label(err, FOUR)
                         t[2] += int(comp[a[1], a[2]] != comp[b[1], b[2]])
-                    prompts, prev = new, logits
+                    prompts, prev = (prompts + one).clamp(max=1), logits
         print(f"{task}: {t[0]} correction steps, other sign {t[1]}, same sign other component {t[2]}; "
               f"first click outside the largest component {t[4]}/{t[3]}", flush=True)
         total = [u + v for u, v in zip(total, t)]

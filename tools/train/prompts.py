@@ -355,7 +355,7 @@ def correction_center_click(prompts, mask, logits, exact=None):
     (simulate::largest_error); otherwise, with no host synchronisation per step, the error
     type with the larger total area is clicked at the deepest point of all its pixels. On
     the nine real training tasks the second rule clicks another region than the first in
-    68% of version 6's UNet correction steps (`tools/train/click_rule_check.py`). Where the
+    70% of version 6's UNet correction steps (`tools/train/click_rule_check.py`). Where the
     prediction is already exact nothing is added. Returns a new [N,3,H,W] tensor."""
     if exact is None:
         exact = mask.device.type == "cpu"
