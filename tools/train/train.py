@@ -65,8 +65,9 @@ def parse_args(argv=None):
                          "is otherwise uniform in 0..N, which trains step 1 in only 1/(N+1) of them")
     ap.add_argument("--center-frac", type=float, default=0.0,
                     help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
-                         "one click at the label's deepest point, then one click per step at the deepest point "
-                         "of the larger error region")
+                         "one click at the deepest point of the label's largest component, then one click per "
+                         "step at the deepest point of the largest error component (exact on the CPU; other "
+                         "devices compare the error types' total areas, see prompts.correction_center_click)")
     ap.add_argument("--no-prompt-frac", type=float, default=0.0,
                     help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "
                          "only), as the evaluation's first prediction and the propagation over a volume are; "
@@ -296,7 +297,7 @@ def unet_context_labels(unet, img, lab, p, clicks, amp_dtype=None, device_type="
     """Context labels [B,S,1,H,W] in {0,1}, each non-empty one replaced with probability p by
     the UNet's binarized prediction (logits > 0) on its image img [B,S,1,H,W] under the
     evaluation's prompts: a center click, then one correction click per step at the deepest
-    point of the larger error region, stopping at Dice >= 0.9 or after `clicks` clicks, as
+    point of the largest error component (prompts.correction_center_click), stopping at Dice >= 0.9 or after `clicks` clicks, as
     eval::protocol does for the masks it adds to the context. Returns (labels, replaced [B*S]).
     An empty prediction keeps the original label."""
     b, s, _, h, w = lab.shape
