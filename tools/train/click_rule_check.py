@@ -1,18 +1,19 @@
-"""How often training's off-CPU click rule clicks another region than the evaluation.
+"""How often training's old center-click rule clicks another region than the evaluation.
 
     python tools/train/click_rule_check.py DATA [--model M.safetensors] [--per-task 12]
 
 The evaluation (DESIGN.md section 5, crates/multiverseg/src/simulate) clicks the deepest point
 of the largest error component: the largest false-negative and the largest false-positive
-4-connected component compete by area. Training does exactly that on the CPU; on other devices
-`correction_center_click(exact=False)` avoids labelling components (a host synchronisation per
-step) and clicks the deepest point of all pixels of the error type with the larger total area.
-This script runs the UNet of a weights file (default: the shipped model) in the evaluation's
-loop on the first images of every task folder of DATA (<task>/images, <task>/masks), at 128 x
-128 (min-max image, bilinear; masks at 0.5), with exact clicks up to 20 or Dice 0.9, and counts
-the steps at which the off-CPU rule would click the other sign, or the same sign in another
-component. It also counts the off-CPU rule's first clicks outside the label's largest component. CPU, 1 thread,
-about a minute for 9 tasks x 12 images. Needs numpy, scipy, Pillow, safetensors and torch.
+4-connected component compete by area. Training does that since 2026-12-03; before, it clicked
+the deepest point of all pixels of the error type with the larger total area, and put the first
+click at the deepest point of the whole label (`exact=False` in tools/train/prompts.py). This
+script runs the UNet of a weights file (default: the shipped model) in the evaluation's loop on
+the first images of every task folder of DATA (<task>/images, <task>/masks), at 128 x 128
+(min-max image, bilinear; masks nonzero-first, re-binarized at 0.5), with exact clicks up to
+20 or Dice 0.9, and counts the steps at which the old rule would click the other sign, or the
+same sign in another component, and the old rule's first clicks outside the label's largest
+component. CPU, 1 thread, about 40 s for 9 tasks x 12 images. Needs numpy, scipy, Pillow,
+safetensors and torch.
 """
 import argparse
 import os
@@ -107,7 +108,7 @@ def main():
               f"first click outside the largest component {t[4]}/{t[3]}", flush=True)
         total = [u + v for u, v in zip(total, t)]
     s = max(total[0], 1)
-    print(f"all: {total[0]} correction steps; the off-CPU rule clicks the other sign in {total[1]} "
+    print(f"all: {total[0]} correction steps; the old rule clicks the other sign in {total[1]} "
           f"({100 * total[1] / s:.1f}%) and another component of the same sign in {total[2]} "
           f"({100 * total[2] / s:.1f}%); first clicks outside the largest component {total[4]}/{total[3]}")
 

@@ -4,11 +4,14 @@
 import os
 import sys
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prompts import (_center_dist_octagonal, center_click, center_dist, correction_center_click,  # noqa: E402
-                     initial_center_click)
+from prompts import (_center_dist_octagonal, _largest_component_device, center_click,  # noqa: E402
+                     center_dist, component_labels, correction_center_click, initial_center_click,
+                     largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
 from train import crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
@@ -154,6 +157,55 @@ def check_center_click():
     assert len(ys) == 1 and 50 <= ys.item() < 54, (ys, xs)
     ys, _ = torch.nonzero(initial_center_click(m, exact=False)[0, 1], as_tuple=True)
     assert ys.item() == 20, "the off-CPU rule takes the deepest point of the whole label"
+
+
+def check_component_labels():
+    """The device labelling (used off the CPU) against scipy's: the same partition and the
+    same largest component on random blobs at three scales and a spiral."""
+    from scipy.ndimage import label
+    g = torch.Generator().manual_seed(5)
+    ms = []
+    for s in (2, 4, 8):
+        x = F.interpolate(torch.rand(64, 1, 128 // s, 128 // s, generator=g), size=(128, 128),
+                          mode="bilinear", align_corners=False)
+        ms.append((x > 0.55).float())
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    r, th = ((yy - 64) ** 2 + (xx - 64) ** 2).sqrt(), torch.atan2(yy - 64, xx - 64)
+    ms.append(((((r - 4 * th) % 25.1) < 6) & (r < 62)).float()[None, None])
+    m = torch.cat(ms + [torch.zeros(1, 1, 128, 128)])
+    lab = component_labels(m)
+    four = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
+    for i in range(m.shape[0]):
+        ref, k = label(m[i, 0].numpy() > 0.5, four)
+        ours = lab[i, 0].numpy()
+        assert ((ours > 0) == (ref > 0)).all()
+        pairs = set(zip(ref[ref > 0].tolist(), ours[ref > 0].tolist()))
+        assert len(pairs) == k == len({o for _, o in pairs}), (i, k, len(pairs))
+    comp, area = _largest_component_device(m)
+    ref_comp, ref_area = largest_component(m)
+    assert torch.equal(area, ref_area), "the same largest area"
+    unique = [i for i in range(m.shape[0]) if torch.equal(comp[i], ref_comp[i])]
+    assert len(unique) >= m.shape[0] - 8, "the same component unless areas tie"
+    assert comp[-1].sum() == 0 and area[-1] == 0, "an empty image has no component"
+    # the correction off the CPU: the speck case of check_center_click, labelled on the device
+    import prompts
+    lab40 = torch.zeros(1, 1, 40, 40)
+    lab40[..., 2:38, 2:38] = 1
+    logits = torch.where(lab40 > 0, 5.0, -5.0)
+    for k in range(15):
+        logits[..., 4 + 6 * (k // 5):6 + 6 * (k // 5), 4 + 6 * (k % 5):6 + 6 * (k % 5)] = -5.0
+    lab40[..., 26:32, 26:32] = 0
+    logits[..., 26:32, 26:32] = 5.0
+    saved, prompts.largest_component = prompts.largest_component, _largest_component_device
+    try:
+        p = correction_center_click(torch.zeros(1, 3, 40, 40), lab40, logits)
+    finally:
+        prompts.largest_component = saved
+    ys, xs = torch.nonzero(p[0, 2], as_tuple=True)
+    assert p[0, 1].sum() == 0 and len(ys) == 1 and 26 <= ys.item() < 32 and 26 <= xs.item() < 32
+    few = component_labels(m, sweeps=2)
+    assert any(len(np.unique(few[i, 0].numpy())) > len(np.unique(lab[i, 0].numpy()))
+               for i in range(m.shape[0])), "too few sweeps leave components split"
 
 
 class Recorder(torch.nn.Module):
@@ -324,4 +376,5 @@ if __name__ == "__main__":
     check_unet_context_labels()
     check_center_dist()
     check_center_click()
+    check_component_labels()
     print("selftest OK")
