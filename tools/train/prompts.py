@@ -314,12 +314,15 @@ def center_click(region, d=None):
     return on.view(n, 1, h, w)
 
 
-def largest_component(region):
+def largest_component(region, on_device=None):
     """The largest 4-connected component of each image of region [N,1,H,W] and its area [N],
-    as the evaluation picks it (crates/multiverseg/src/simulate/mod.rs `largest_component`).
-    On the CPU scipy's label (ties at random); on other devices `_largest_component_device`
-    (no host synchronisation). Empty images give an empty map and area 0."""
-    if region.device.type != "cpu":
+    as the evaluation picks it (crates/multiverseg/src/simulate/mod.rs `largest_component`),
+    ties at random. On the CPU scipy's label; on other devices (or with on_device=True)
+    `_largest_component_device` (no host synchronisation). Empty images give an empty map
+    and area 0."""
+    if on_device is None:
+        on_device = region.device.type != "cpu"
+    if on_device:
         return _largest_component_device(region)
     from scipy.ndimage import label
     four = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
@@ -348,15 +351,18 @@ def _run_max(lab, m):
     return torch.where(m, top.gather(1, run).view_as(lab), lab)
 
 
-def component_labels(region, sweeps=16):
+def component_labels(region, sweeps=None):
     """4-connected component labels [N,1,H,W] of region [N,1,H,W] with a fixed number of
     device operations: every pixel starts with its own index + 1; each sweep gives every
     horizontal run, then every vertical run, its largest label, and then lets each pixel take
     the label of the pixel its label names (pointer jumping). A component ends with the
-    largest index in it once sweeps suffice; 12 did for all 193 test masks of the selftest
-    (random blobs at three scales, a spiral); fewer leave a component split in parts, so its
-    area is underestimated. 0 outside the region."""
+    largest index in it once the sweeps suffice: the selftest's blobs at 128 x 128 need up to
+    16 and a spiral of width 6 needs 12; sizes scale the need (a 256 spiral 32), and a thin
+    spiral of width 2 needs 48 at 128. Too few leave a component split in parts, so its area
+    is underestimated. Default: 32 per 128 pixels of the longer side. 0 outside the region."""
     n, _, h, w = region.shape
+    if sweeps is None:
+        sweeps = 32 * -(-max(h, w) // 128)
     m = region[:, 0] > 0.5
     idx = torch.arange(1, h * w + 1, device=region.device, dtype=torch.float32).view(1, h, w)
     lab = torch.where(m, idx, torch.zeros((), device=region.device))
@@ -370,9 +376,8 @@ def component_labels(region, sweeps=16):
     return lab[:, None]
 
 
-def _largest_component_device(region, sweeps=16):
-    """largest_component with component_labels: no host synchronisation, ties broken by the
-    largest label instead of at random."""
+def _largest_component_device(region, sweeps=None):
+    """largest_component with component_labels: no host synchronisation, ties at random."""
     n = region.shape[0]
     lab = component_labels(region, sweeps).flatten(1).long()
     inside = lab > 0
@@ -380,7 +385,10 @@ def _largest_component_device(region, sweeps=16):
     area[:, 0] = 0
     own = area.gather(1, lab) * inside
     best = own.amax(1, keepdim=True)
-    pick = (lab * ((own == best) & inside)).amax(1, keepdim=True)
+    # one random score per label, so that every tied component is equally likely
+    score = torch.rand(n, lab.shape[1] + 1, device=region.device).gather(1, lab)
+    at = torch.where((own == best) & inside, score, torch.full_like(score, -1.0)).argmax(1, keepdim=True)
+    pick = lab.gather(1, at)
     comp = ((lab == pick) & inside).to(region.dtype).view_as(region)
     return comp, best[:, 0].to(torch.float64)
 

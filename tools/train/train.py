@@ -66,8 +66,7 @@ def parse_args(argv=None):
     ap.add_argument("--center-frac", type=float, default=0.0,
                     help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
                          "one click at the deepest point of the label's largest component, then one click per "
-                         "step at the deepest point of the largest error component (exact on the CPU; other "
-                         "devices compare the error types' total areas, see prompts.correction_center_click)")
+                         "step at the deepest point of the largest error component (prompts.correction_center_click)")
     ap.add_argument("--no-prompt-frac", type=float, default=0.0,
                     help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "
                          "only), as the evaluation's first prediction and the propagation over a volume are; "
