@@ -29,10 +29,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from models import ScribblePromptUNet  # noqa: E402
-from prompts import correction_center_click, initial_center_click, largest_component  # noqa: E402
+from prompts import FOUR, correction_center_click, initial_center_click, largest_component  # noqa: E402
 
 UNET_KEYS = ("downs", "bottleneck", "ups", "final_conv")
-FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
 
 
 def load(path, mask):
@@ -80,7 +79,7 @@ def main():
                 continue
             _, y, x = click(initial_center_click(lab, exact=False))
             t[3] += 1
-            t[4] += int(largest_component(lab)[0][0, 0, y, x] == 0)
+            t[4] += int(largest_component(lab)[0, 0, y, x] == 0)
             prompts = initial_center_click(lab, exact=True)
             prev = torch.zeros_like(lab)
             with torch.no_grad():

@@ -314,31 +314,28 @@ def center_click(region, d=None):
     return on.view(n, 1, h, w)
 
 
+# 4-connectivity, as the evaluation's components (crates/multiverseg/src/simulate/morph.rs)
+FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
+
+
 def largest_component(region, on_device=None):
-    """The largest 4-connected component of each image of region [N,1,H,W] and its area [N],
-    as the evaluation picks it (crates/multiverseg/src/simulate/mod.rs `largest_component`),
-    ties at random. On the CPU scipy's label; on other devices (or with on_device=True)
-    `_largest_component_device` (no host synchronisation). Empty images give an empty map
-    and area 0."""
+    """The largest 4-connected component [N,1,H,W] of each image of region [N,1,H,W], as the
+    evaluation picks it (crates/multiverseg/src/simulate/mod.rs `largest_component`), ties at
+    random; its area is its sum. On the CPU scipy's label; on other devices (or with
+    on_device=True) `_largest_component_device` (no host synchronisation). Empty images give
+    an empty map."""
     if on_device is None:
         on_device = region.device.type != "cpu"
     if on_device:
         return _largest_component_device(region)
     from scipy.ndimage import label
-    four = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
-    m = region.detach().numpy() > 0.5
-    out = np.zeros(m.shape, dtype=np.float32)
-    areas = np.zeros(m.shape[0], dtype=np.float64)
-    for i in range(m.shape[0]):
-        lab, n = label(m[i, 0], four)
-        if n == 0:
-            continue
+
+    def largest(mi):
+        lab, _ = label(mi, FOUR)
         counts = np.bincount(lab.ravel())[1:]
         best = np.flatnonzero(counts == counts.max())
-        k = best[int(torch.randint(len(best), ()))] + 1
-        out[i, 0] = lab == k
-        areas[i] = counts[k - 1]
-    return torch.from_numpy(out).to(region.dtype), torch.from_numpy(areas)
+        return lab == best[int(torch.randint(len(best), ()))] + 1
+    return _per_image_cpu(region, largest)
 
 
 def _run_max(lab, m):
@@ -382,15 +379,13 @@ def _largest_component_device(region, sweeps=None):
     lab = component_labels(region, sweeps).flatten(1).long()
     inside = lab > 0
     area = torch.zeros(n, lab.shape[1] + 1, device=region.device).scatter_add(1, lab, inside.float())
-    area[:, 0] = 0
     own = area.gather(1, lab) * inside
     best = own.amax(1, keepdim=True)
     # one random score per label, so that every tied component is equally likely
     score = torch.rand(n, lab.shape[1] + 1, device=region.device).gather(1, lab)
     at = torch.where((own == best) & inside, score, torch.full_like(score, -1.0)).argmax(1, keepdim=True)
     pick = lab.gather(1, at)
-    comp = ((lab == pick) & inside).to(region.dtype).view_as(region)
-    return comp, best[:, 0].to(torch.float64)
+    return ((lab == pick) & inside).to(region.dtype).view_as(region)
 
 
 def initial_center_click(mask, exact=True):
@@ -399,7 +394,7 @@ def initial_center_click(mask, exact=True):
     label's deepest point, which lies in another component when that one is deeper but
     smaller (the rule before 2026-12-03). Returns [N,3,H,W] (box, pos, neg)."""
     z = torch.zeros_like(mask)
-    region = largest_component(mask)[0] if exact else mask
+    region = largest_component(mask) if exact else mask
     return torch.cat([z, center_click(region), z], 1)
 
 
@@ -420,8 +415,8 @@ def correction_center_click(prompts, mask, logits, exact=True):
     if exact:
         # the larger of the largest false-negative and the largest false-positive
         # 4-connected component (ties at random), clicked at its own deepest point
-        comps, areas = largest_component(torch.cat([fn, fp]))
-        a_fn, a_fp = areas[:n], areas[n:]
+        comps = largest_component(torch.cat([fn, fp]))
+        a_fn, a_fp = comps.flatten(1).sum(1).split(n)
         coin = torch.rand(n, dtype=torch.float64, device=a_fn.device) < 0.5
         use_fn = ((a_fn > a_fp) | ((a_fn == a_fp) & coin))[:, None, None, None]
         c = center_click(torch.where(use_fn, comps[:n], comps[n:]))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prompts import (_center_dist_octagonal, _largest_component_device, center_click,  # noqa: E402
+from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, center_click,  # noqa: E402
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
@@ -116,6 +116,20 @@ def check_center_dist():
     assert torch.all((dd - d).abs() <= 0.1 * d + 1.0), (dd - d).abs().max()
 
 
+def speck_case():
+    """A 36 x 36 label whose prediction misses 15 specks of 2 x 2 (60 false-negative pixels)
+    and adds one 6 x 6 false-positive block at rows/columns 26..31: (label, logits)."""
+    lab = torch.zeros(1, 1, 40, 40)
+    lab[..., 2:38, 2:38] = 1
+    logits = torch.where(lab > 0, 5.0, -5.0)
+    for k in range(15):
+        y, x = 4 + 6 * (k // 5), 4 + 6 * (k % 5)
+        logits[..., y:y + 2, x:x + 2] = -5.0
+    lab[..., 26:32, 26:32] = 0
+    logits[..., 26:32, 26:32] = 5.0
+    return lab, logits
+
+
 def check_center_click():
     m = torch.zeros(2, 1, 21, 31)
     m[0, 0, 2:19, 5:22] = 1  # 17x17 square: deepest point is its centre (10, 13)
@@ -134,14 +148,7 @@ def check_center_click():
     # the evaluation compares the largest components, not the totals: 60 false-negative
     # pixels in 15 specks of 4 lose to one false-positive block of 36, clicked negative
     # inside it (the earlier rule clicked a speck, positive)
-    lab = torch.zeros(1, 1, 40, 40)
-    lab[..., 2:38, 2:38] = 1
-    logits = torch.where(lab > 0, 5.0, -5.0)
-    for k in range(15):
-        y, x = 4 + 6 * (k // 5), 4 + 6 * (k % 5)
-        logits[..., y:y + 2, x:x + 2] = -5.0  # 2 x 2 misses: 60 false negatives in all
-    lab[..., 26:32, 26:32] = 0
-    logits[..., 26:32, 26:32] = 5.0  # a 6 x 6 false-positive block
+    lab, logits = speck_case()
     p = correction_center_click(torch.zeros(1, 3, 40, 40), lab, logits)
     ys, xs = torch.nonzero(p[0, 2], as_tuple=True)
     assert p[0, 1].sum() == 0 and len(ys) == 1 and 26 <= ys.item() < 32 and 26 <= xs.item() < 32
@@ -174,37 +181,30 @@ def check_component_labels():
     ms.append(((((r - 4 * th) % 25.1) < 6) & (r < 62)).float()[None, None])
     m = torch.cat(ms + [torch.zeros(1, 1, 128, 128)])
     lab = component_labels(m)
-    four = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
     for i in range(m.shape[0]):
-        ref, k = label(m[i, 0].numpy() > 0.5, four)
+        ref, k = label(m[i, 0].numpy() > 0.5, FOUR)
         ours = lab[i, 0].numpy()
         assert ((ours > 0) == (ref > 0)).all()
         pairs = set(zip(ref[ref > 0].tolist(), ours[ref > 0].tolist()))
         assert len(pairs) == k == len({o for _, o in pairs}), (i, k, len(pairs))
-    comp, area = largest_component(m, on_device=True)
-    ref_comp, ref_area = largest_component(m)
+    comp, ref_comp = largest_component(m, on_device=True), largest_component(m)
+    area, ref_area = comp.flatten(1).sum(1), ref_comp.flatten(1).sum(1)
     assert torch.equal(area, ref_area), "the same largest area"
     for i in range(m.shape[0]):
         if not torch.equal(comp[i], ref_comp[i]):  # only where two largest components tie
-            ref, _ = label(m[i, 0].numpy() > 0.5, four)
+            ref, _ = label(m[i, 0].numpy() > 0.5, FOUR)
             counts = np.bincount(ref.ravel())[1:]
             assert (counts == counts.max()).sum() > 1, i
     # ties at random: two equal squares are both picked
     two = torch.zeros(40, 1, 16, 16)
     two[..., 2:6, 2:6] = 1
     two[..., 9:13, 9:13] = 1
-    picked = largest_component(two, on_device=True)[0][:, 0, 3, 3]
+    picked = largest_component(two, on_device=True)[:, 0, 3, 3]
     assert 0 < picked.sum() < 40, picked.sum()
     assert comp[-1].sum() == 0 and area[-1] == 0, "an empty image has no component"
     # the correction off the CPU: the speck case of check_center_click, labelled on the device
     import prompts
-    lab40 = torch.zeros(1, 1, 40, 40)
-    lab40[..., 2:38, 2:38] = 1
-    logits = torch.where(lab40 > 0, 5.0, -5.0)
-    for k in range(15):
-        logits[..., 4 + 6 * (k // 5):6 + 6 * (k // 5), 4 + 6 * (k % 5):6 + 6 * (k % 5)] = -5.0
-    lab40[..., 26:32, 26:32] = 0
-    logits[..., 26:32, 26:32] = 5.0
+    lab40, logits = speck_case()
     saved, prompts.largest_component = prompts.largest_component, _largest_component_device
     try:
         p = correction_center_click(torch.zeros(1, 3, 40, 40), lab40, logits)

@@ -296,8 +296,8 @@ def unet_context_labels(unet, img, lab, p, clicks, amp_dtype=None, device_type="
     """Context labels [B,S,1,H,W] in {0,1}, each non-empty one replaced with probability p by
     the UNet's binarized prediction (logits > 0) on its image img [B,S,1,H,W] under the
     evaluation's prompts: a center click, then one correction click per step at the deepest
-    point of the largest error component (prompts.correction_center_click), stopping at Dice >= 0.9 or after `clicks` clicks, as
-    eval::protocol does for the masks it adds to the context. Returns (labels, replaced [B*S]).
+    point of the largest error component (prompts.correction_center_click), stopping at Dice
+    >= 0.9 or after `clicks` clicks, as eval::protocol does for the masks it adds to the context. Returns (labels, replaced [B*S]).
     An empty prediction keeps the original label."""
     b, s, _, h, w = lab.shape
     fi, fl = img.reshape(b * s, 1, h, w), lab.reshape(b * s, 1, h, w)
