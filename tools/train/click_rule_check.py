@@ -9,11 +9,11 @@ the deepest point of all pixels of the error type with the larger total area, an
 click at the deepest point of the whole label (`exact=False` in tools/train/prompts.py). This
 script runs the UNet of a weights file (default: the shipped model) in the evaluation's loop on
 the first images of every task folder of DATA (<task>/images, <task>/masks), at 128 x 128
-(min-max image, bilinear; masks nonzero-first, re-binarized at 0.5), with exact clicks up to
-20 or Dice 0.9, and counts the steps at which the old rule would click the other sign, or the
-same sign in another component, and the old rule's first clicks outside the label's largest
-component. CPU, 1 thread, about 40 s for 9 tasks x 12 images. Needs numpy, scipy, Pillow,
-safetensors and torch.
+(zero-padded to a square and resized as training does; min-max image; masks nonzero-first,
+re-binarized at 0.5), with exact clicks up to 20 or Dice 0.9, and counts the steps at which the
+old rule would click the other sign, or the same sign in another component, and the old rule's
+first clicks outside the label's largest component. CPU, 1 thread, about 40 s for 9 tasks x 12
+images. Needs numpy, scipy, Pillow, safetensors and torch.
 """
 import argparse
 import os
@@ -21,13 +21,13 @@ import sys
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy.ndimage import label
 from safetensors.torch import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from data import _load_gray, _resize, _to_square  # noqa: E402
 from models import ScribblePromptUNet  # noqa: E402
 from prompts import FOUR, correction_center_click, initial_center_click, largest_component  # noqa: E402
 
@@ -35,14 +35,15 @@ UNET_KEYS = ("downs", "bottleneck", "ups", "final_conv")
 
 
 def load(path, mask):
-    """128 x 128 float [H,W]: an image min-max scaled to [0, 1]; a mask (nonzero = foreground)
-    resized bilinearly and re-binarized at 0.5."""
-    im = Image.open(path).convert("L")
+    """128 x 128 float [H,W], zero-padded to a square at the bottom/right and resized as training
+    does (data.py's `_load_gray`, `_to_square`, `_resize`): an image then min-max scaled to
+    [0, 1]; a mask (nonzero = foreground) re-binarized at 0.5 after resizing."""
+    a = _load_gray(path)
     if mask:
-        im = Image.fromarray(((np.asarray(im) > 0) * 255).astype(np.uint8))
-    a = np.asarray(im.resize((128, 128), Image.BILINEAR), np.float32)
+        a = (a > 0).astype(np.float32)
+    a = _resize(_to_square(a), 128)
     if mask:
-        return (a > 127.5).astype(np.float32)
+        return (a > 0.5).astype(np.float32)
     a = a - a.min()
     return a / max(float(a.max()), 1e-6)
 

@@ -405,7 +405,7 @@ def correction_center_click(prompts, mask, logits, exact=True):
     (simulate::largest_error; scipy on the CPU, `component_labels` elsewhere); `exact=False`
     is the rule before 2026-12-03: the error type with the larger total area, clicked at the
     deepest point of all its pixels. On the nine real training tasks the second rule clicks
-    another region than the first in 70% of version 6's UNet correction steps
+    another region than the first in 68% of version 6's UNet correction steps
     (`tools/train/click_rule_check.py`). Where the prediction is already exact nothing is
     added. Returns a new [N,3,H,W] tensor."""
     pred = (logits.detach() > 0).float()
