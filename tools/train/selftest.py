@@ -17,6 +17,7 @@ from train import crop_tasks, degrade_labels, interactive_step, parse_args, unet
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
+from widen_unet import widen  # noqa: E402
 
 
 def check_degrade_labels():
@@ -316,6 +317,33 @@ def check_ring_holes():
     assert distinct >= 2, f"{distinct} rings with a distinct hole among 192 tasks"
 
 
+def check_widen_unet():
+    """Net2Net widening keeps the UNet's logits (odd widths, random weights and PReLU slopes,
+    a non-square input), noise changes them a little, and narrowing is refused."""
+    torch.manual_seed(3)
+    narrow = ScribblePromptUNet([8] * 4)
+    with torch.no_grad():
+        for n, p in narrow.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.3 if n.endswith("conv.1.weight") else 0.2))
+    x = torch.randn(2, 5, 48, 80)  # the UNet needs multiples of 16
+    for nf in (8, 13, 21):
+        wide = ScribblePromptUNet([nf] * 4)
+        wide.load_state_dict(widen(narrow.state_dict(), nf))
+        with torch.no_grad():
+            a, b = narrow(x), wide(x)
+        assert (a - b).abs().max() <= 1e-5 * a.abs().max().clamp(min=1), (nf, (a - b).abs().max())
+    wide.load_state_dict(widen(narrow.state_dict(), 21, noise=1e-2))
+    with torch.no_grad():
+        d = (narrow(x) - wide(x)).abs().max()
+    assert 0 < d < 0.1 * narrow(x).abs().max(), d
+    try:
+        widen(narrow.state_dict(), 4)
+    except ValueError as e:
+        assert "--nf 4" in str(e), e
+    else:
+        raise AssertionError("narrowing accepted")
+
+
 def check_merge_states():
     """Two runs from one state, one per network: each network and optimizer from its run,
     the counters add up, and runs from elsewhere are refused."""
@@ -375,6 +403,7 @@ def check_crop_tasks():
 
 
 if __name__ == "__main__":
+    check_widen_unet()
     check_crop_tasks()
     check_merge_states()
     check_ring_holes()
