@@ -37,17 +37,18 @@ def _maps(old, new, gen):
     return {"downs": [one() for _ in range(4)], "bottleneck": one(), "ups": [one() for _ in range(4)]}
 
 
-def _in_map(w, parts, counts_of, noise, gen):
+def _in_map(w, parts, noise, gen):
     """Input weights w [out, in, k, k] widened along dim 1 for concatenated input blocks
     `parts`: an int is an unwidened block of that many channels, a map (see `_maps`) a
-    widened one whose copied columns are divided by their number of copies."""
+    widened one whose copied columns are divided by their number of copies (a map starts
+    with every old channel, so its bincount has the old width)."""
     cols, start = [], 0
     for p in parts:
         if isinstance(p, int):
             cols.append(w[:, start:start + p])
             start += p
             continue
-        c = counts_of(p)
+        c = torch.bincount(p)
         block = w[:, start:start + c.numel()][:, p] / c[p].to(w.dtype).view(1, -1, 1, 1)
         if noise > 0:
             block = block + noise * block.abs().mean() * torch.randn(block.shape, generator=gen, dtype=w.dtype)
@@ -66,14 +67,11 @@ def widen(sd, nf, noise=0.0, seed=0):
     gen = torch.Generator().manual_seed(seed)
     m = _maps(f, nf, gen)
 
-    def counts_of(p):
-        return torch.bincount(p, minlength=f)
-
     out = dict(sd)
 
     def conv(name, out_map, parts):
         w, b = sd[name + ".conv.0.weight"], sd[name + ".conv.0.bias"]
-        w = _in_map(w, parts, counts_of, noise, gen)
+        w = _in_map(w, parts, noise, gen)
         if out_map is not None:
             w, b = w[out_map], b[out_map]
         out[name + ".conv.0.weight"] = w.contiguous()
