@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One prepared device call for issue 14: widen the committed ScribblePrompt-UNet and train it
+# on one GPU, so that a session lent a device spends its minutes training, not preparing.
+#
+# Why the UNet, and why wider: on this project's 2-core CPU every nf-32 UNet run since
+# version 4 ends at the same held-out numbers, and widening to nf 48 for 85 CPU minutes (468
+# iterations) did not help (weights/MODEL_CARD.md, "A wider UNet"); thousands of iterations
+# of a wider UNet need a GPU.
+#
+# Here, once per session (the links in .traindata point into ../shared, which does not travel
+# to the device machine; the copy, ignored by .gitignore, is ~37 MB and the tracked tree
+# ~27 MB, under the device call's 64 MiB):
+#     rm -rf .traindata_carry && cp -rL .traindata .traindata_carry
+# Then the device tool's run, from the repository root, with carry [".traindata_carry"]:
+#     OUT=$OUT MINUTES=7 tools/train/gpu_call.sh
+# Back here: `mvs convert --multiverseg FILES/train/mvs.pt --scribbleprompt FILES/train/sp.pt
+# -o M.safetensors`, then the held-out UNet rule of tools/eval/README.md; keep
+# FILES/train/train_state.pt for a later --resume.
+#
+# Environment: OUT (required; what is written under it comes back), NF (UNet width after
+# widening, default 64; 32 skips widening), MINUTES (train.py's wall time, default 7, setup and
+# saving included), DATA (default .traindata_carry), DEVICE (default cuda; `DEVICE=cpu
+# MINUTES=1` is the dry run that checks the arguments on a machine without a GPU), PYTHON
+# (default python3), UNET_BATCH (default 128).
+#
+# Dry run on this project's 2-core VM (2026-12-04, `DEVICE=cpu MINUTES=4 UNET_BATCH=8
+# PYTHON=/work/venv/bin/python`): the widening, 10 iterations, the saves and `mvs convert` of
+# the nf-64 result worked; setup (superpixel segmentation, single-threaded) took 155 s of the
+# MINUTES, so on the device expect a minute or two of each call to go to setup.
+set -euo pipefail
+: "${OUT:?set OUT to the folder whose files come back}"
+NF=${NF:-64}
+MINUTES=${MINUTES:-7}
+DATA=${DATA:-.traindata_carry}
+DEVICE=${DEVICE:-cuda}
+PY=${PYTHON:-python3}
+UNET_BATCH=${UNET_BATCH:-128}
+cd "$(dirname "$0")/../.."
+[ -d "$DATA" ] || { echo "gpu_call.sh: no task folder $DATA (see the header: cp -rL .traindata)" >&2; exit 2; }
+mkdir -p "$OUT/train"
+STATE=weights/training/train_state.pt
+if [ "$NF" != 32 ]; then
+    "$PY" tools/train/widen_unet.py --state "$STATE" --nf "$NF" --out "$OUT/wide_state.pt"
+    STATE="$OUT/wide_state.pt"
+fi
+# Version 6's UNet recipe (weights/MODEL_CARD.md, Training) with a GPU batch, a short warm-up
+# for the fresh Adam moments of the widened UNet, and the decay over the last 40%.
+PYTHONUNBUFFERED=1 "$PY" tools/train/train.py --device "$DEVICE" --resume "$STATE" \
+    --data "$DATA" --train sp --unet-batch "$UNET_BATCH" --batch 12 --center-frac 0.5 \
+    --extra-steps 12 --short-frac 0.7 --unet-lr 1e-4 --warmup 50 --decay-frac 0.4 \
+    --mix synth:0.5,superpixel:0.2,real:0.3 --seed 200 --minutes "$MINUTES" \
+    --save-minutes 2 --out "$OUT/train" 2>&1 | tee "$OUT/train.log"
+# The superpixel cache is large and is rebuilt by every run; it need not come back.
+rm -f "$OUT/train/superpixel_cache.pt" "$OUT/wide_state.pt"
+ls -l "$OUT/train"
