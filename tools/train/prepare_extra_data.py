@@ -50,6 +50,26 @@ chasedb1_retina_vessels
     Owen et al., IOVS 50(5):2004-2010, 2009; CHASE_DB1, Kingston University
     London.
 
+usgra_nerve, usgra_vessel
+    USGRA-Seg: ultrasound-guided regional anaesthesia B-mode images (Mindray
+    TE7, L14-6Ns linear probe; interscalene, axillary, elbow, femoral and
+    popliteal regions), acquired and annotated (LabelMe) by one examiner,
+    Timm Kandaouroff, 2025. All 244 pairs: ``dataset/{images,masks}/NNNN.png``
+    (204) and ``dataset/test/{images,masks}/NNNN.png`` (40; the test split
+    is the repository author's, not ours). The masks are palette PNGs with
+    0 background, 1 nerve, 2 blood vessel (the README says "nerves and
+    blood vessels" without the values; read by eye on images 0001, 0050
+    and 0120: value 1 marks the fascicular, honeycomb structures, value 2
+    the round anechoic ones, 2026-12-04). One task per value; a pair whose
+    value is absent is dropped (value 2 is absent from 25 masks).
+    Copy used: ``tmkand/usgra-seg`` at commit
+    66dc77df2a64c7d372d1e783648644561bc693c5, the author's own repository.
+    License: CC BY 4.0, read in that repository's README ("The dataset
+    located in the dataset/ directory is licensed under CC-BY 4.0") and in
+    ``dataset/LICENSE`` (the full Attribution 4.0 International legal
+    code). Attribution: Timm Kandaouroff, usgra-seg (github.com/tmkand/
+    usgra-seg), 2025, CC BY 4.0.
+
 Usage::
 
     python3 tools/train/prepare_extra_data.py --mirror-root /work/.mirror \\
@@ -73,7 +93,14 @@ SOURCES = {
                 "for-Retinal-Vessel-Segmentation",
         "commit": "dae7fb4ae7de6777f06415de2509bbf79408294a",
     },
+    "usgra": {
+        "repo": "tmkand/usgra-seg",
+        "commit": "66dc77df2a64c7d372d1e783648644561bc693c5",
+    },
 }
+
+# USGRA-Seg's mask values (read by eye, see the module doc) and the task each becomes.
+USGRA_LABELS = {1: "usgra_nerve", 2: "usgra_vessel"}
 
 
 def git_dir(mirror_root, repo):
@@ -179,10 +206,34 @@ def build_chasedb1(mirror_root, out_dir):
             raise RuntimeError(f"{task}/{ident}: image {im.size} vs mask {g.shape}")
         if write_pair(out_dir, task, ident, prep_image(im), prep_mask(g > 0)):
             n += 1
-    return task, n
+    return {task: n}
 
 
-BUILDERS = [build_chasedb1]
+def build_usgra(mirror_root, out_dir):
+    src = SOURCES["usgra"]
+    gdir = git_dir(mirror_root, src["repo"])
+    commit = src["commit"]
+    files = git_ls(gdir, commit, "dataset")
+    counts = {task: 0 for task in USGRA_LABELS.values()}
+    for folder, prefix in (("dataset", ""), ("dataset/test", "test_")):
+        names = [os.path.basename(p) for p in files
+                 if os.path.dirname(p) == folder + "/images" and p.endswith(".png")]
+        for name in sorted(names):
+            ident = prefix + os.path.splitext(name)[0]
+            im = open_image(git_bytes(gdir, commit, f"{folder}/images/{name}"))
+            lab = np.asarray(open_image(git_bytes(gdir, commit, f"{folder}/masks/{name}")))
+            if lab.ndim == 3:
+                raise RuntimeError(f"usgra/{ident}: expected a palette or gray mask")
+            if lab.shape != (im.size[1], im.size[0]):
+                raise RuntimeError(f"usgra/{ident}: image {im.size} vs mask {lab.shape}")
+            img = prep_image(im)
+            for value, task in USGRA_LABELS.items():
+                if write_pair(out_dir, task, ident, img, prep_mask(lab == value)):
+                    counts[task] += 1
+    return counts
+
+
+BUILDERS = [build_chasedb1, build_usgra]
 
 
 def main():
@@ -192,8 +243,9 @@ def main():
     ap.add_argument("--out", required=True, help="output folder for the task folders")
     args = ap.parse_args()
     for build in BUILDERS:
-        task, n = build(args.mirror_root, args.out)
-        print(f"{task}: {n} pairs")
+        # Each builder returns {task: pairs written}.
+        for task, n in build(args.mirror_root, args.out).items():
+            print(f"{task}: {n} pairs")
 
 
 if __name__ == "__main__":
