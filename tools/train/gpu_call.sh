@@ -7,10 +7,15 @@
 # iterations) did not help (weights/MODEL_CARD.md, "A wider UNet"); thousands of iterations
 # of a wider UNet need a GPU.
 #
-# Here, once per session (the links in .traindata point into ../shared, which does not travel
-# to the device machine; the copy, ignored by .gitignore, is ~37 MB and the tracked tree
-# ~27 MB, under the device call's 64 MiB):
-#     rm -rf .traindata_carry && cp -rL .traindata .traindata_carry
+# Here, once per session, make the copy that travels (the links in .traindata point into
+# ../shared, which does not travel to the device machine; the tracked tree is ~27 MB and a
+# device call carries at most 64 MiB, so the copy is downscaled to a longest side of 256 px,
+# the resolution the training's real-task source resamples every image to anyway (2 x
+# --size); images Lanczos, masks nearest; 28 MB for the eleven tasks of 2026-12-04):
+#     PYTHON=python-with-PIL tools/train/gpu_call.sh prepare   (writes .traindata_carry, gitignored)
+# Checked against the full-size tasks at the training's 256 x 256 (2026-12-04, data.RealSource
+# on both folders): mean absolute image difference 0.000-0.011 (of 1), mask pixels that differ
+# after the > 0.5 threshold 0-0.9%, 1.9% on the thin CHASE_DB1 vessels.
 # Then the device tool's run, from the repository root, with carry [".traindata_carry"]:
 #     OUT=$OUT MINUTES=7 tools/train/gpu_call.sh
 # Back here: `mvs convert --multiverseg FILES/train/mvs.pt --scribbleprompt FILES/train/sp.pt
@@ -28,6 +33,32 @@
 # the nf-64 result worked; setup (superpixel segmentation, single-threaded) took 155 s of the
 # MINUTES, so on the device expect a minute or two of each call to go to setup.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ "${1:-}" = prepare ]; then
+    rm -rf .traindata_carry
+    "${PYTHON:-python3}" - <<'PY'
+import os
+from PIL import Image
+src, dst, side = ".traindata", ".traindata_carry", 256
+for task in sorted(os.listdir(src)):
+    for sub, resample in (("images", Image.LANCZOS), ("masks", Image.NEAREST)):
+        d = os.path.join(src, task, sub)
+        if not os.path.isdir(d):
+            continue
+        os.makedirs(os.path.join(dst, task, sub), exist_ok=True)
+        for name in sorted(os.listdir(d)):
+            with Image.open(os.path.join(d, name)) as im:
+                im = im.convert("L")
+                scale = side / max(im.size)
+                if scale < 1:
+                    im = im.resize((max(1, round(im.width * scale)),
+                                    max(1, round(im.height * scale))), resample)
+                im.save(os.path.join(dst, task, sub, os.path.splitext(name)[0] + ".png"))
+    print(task, len(os.listdir(os.path.join(dst, task, "images"))), "images")
+PY
+    du -sh .traindata_carry
+    exit 0
+fi
 : "${OUT:?set OUT to the folder whose files come back}"
 NF=${NF:-64}
 MINUTES=${MINUTES:-7}
@@ -35,8 +66,7 @@ DATA=${DATA:-.traindata_carry}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 UNET_BATCH=${UNET_BATCH:-128}
-cd "$(dirname "$0")/../.."
-[ -d "$DATA" ] || { echo "gpu_call.sh: no task folder $DATA (see the header: cp -rL .traindata)" >&2; exit 2; }
+[ -d "$DATA" ] || { echo "gpu_call.sh: no task folder $DATA (run: tools/train/gpu_call.sh prepare)" >&2; exit 2; }
 mkdir -p "$OUT/train"
 STATE=weights/training/train_state.pt
 if [ "$NF" != 32 ]; then
