@@ -25,7 +25,8 @@
 # Environment: OUT (required; what is written under it comes back), NF (UNet width after
 # widening, default 64; 32 skips widening), MINUTES (train.py's wall time, default 7, setup and
 # saving included), DATA (default .traindata_carry), DEVICE (default cuda; `DEVICE=cpu
-# MINUTES=1` is the dry run that checks the arguments on a machine without a GPU), PYTHON
+# MINUTES=4 UNET_BATCH=8` is the dry run on a machine without a GPU: with less time the
+# setup leaves no iterations), PYTHON
 # (default python3), UNET_BATCH (default 128).
 #
 # Dry run on this project's 2-core VM (2026-12-04, `DEVICE=cpu MINUTES=4 UNET_BATCH=8
@@ -37,8 +38,10 @@ cd "$(dirname "$0")/../.."
 if [ "${1:-}" = prepare ]; then
     rm -rf .traindata_carry
     "${PYTHON:-python3}" - <<'PY'
-import os
+import os, sys
 from PIL import Image
+sys.path.insert(0, "tools/train")
+from prepare_extra_data import target_size
 src, dst, side = ".traindata", ".traindata_carry", 256
 for task in sorted(os.listdir(src)):
     for sub, resample in (("images", Image.LANCZOS), ("masks", Image.NEAREST)):
@@ -49,10 +52,9 @@ for task in sorted(os.listdir(src)):
         for name in sorted(os.listdir(d)):
             with Image.open(os.path.join(d, name)) as im:
                 im = im.convert("L")
-                scale = side / max(im.size)
-                if scale < 1:
-                    im = im.resize((max(1, round(im.width * scale)),
-                                    max(1, round(im.height * scale))), resample)
+                size = target_size(im.width, im.height, side)
+                if size != im.size:
+                    im = im.resize(size, resample)
                 im.save(os.path.join(dst, task, sub, os.path.splitext(name)[0] + ".png"))
     print(task, len(os.listdir(os.path.join(dst, task, "images"))), "images")
 PY

@@ -125,11 +125,12 @@ def open_image(data):
     return im
 
 
-def target_size(w, h):
+def target_size(w, h, max_side=MAX_SIDE):
+    """(w, h) scaled so that the longer side is at most max_side, aspect ratio kept."""
     s = max(w, h)
-    if s <= MAX_SIDE:
+    if s <= max_side:
         return w, h
-    scale = MAX_SIDE / s
+    scale = max_side / s
     return max(1, int(round(w * scale))), max(1, int(round(h * scale)))
 
 
