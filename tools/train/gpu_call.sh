@@ -11,7 +11,7 @@
 # ../shared, which does not travel to the device machine; the tracked tree is ~27 MB and a
 # device call carries at most 64 MiB, so the copy is downscaled to a longest side of 256 px,
 # the resolution the training's real-task source resamples every image to anyway (2 x
-# --size); images Lanczos, masks nearest; 28 MB for the eleven tasks of 2026-12-04):
+# --size); images Lanczos, masks nearest; 12 MB for the nine training tasks):
 #     PYTHON=python-with-PIL tools/train/gpu_call.sh prepare   (writes .traindata_carry, gitignored)
 # Checked against the full-size tasks at the training's 256 x 256 (2026-12-04, data.RealSource
 # on both folders): mean absolute image difference 0.000-0.011 (of 1), mask pixels that differ
