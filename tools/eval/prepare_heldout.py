@@ -63,14 +63,13 @@ Needs numpy, PIL and the ``git`` executable. Usage::
 
 import argparse
 import os
+import shutil
 import sys
 from collections import defaultdict
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-import shutil  # noqa: E402
-
 from prepare_extra_data import (SOURCES, USGRA_LABELS, build_usgra, git_bytes, git_ls,  # noqa: E402
                                 open_image, prep_image, prep_mask, write_pair)
 
@@ -115,29 +114,35 @@ def even_draw(names, k):
     return names if n <= k else [names[i * n // k] for i in range(k)]
 
 
+# What each USGRA-Seg mask value marks (prepare_extra_data's module doc), for the manifest.
+USGRA_MEANING = {1: "peripheral nerves", 2: "blood vessels"}
+
+
 def build_usgra_heldout(args):
-    """Write the two USGRA-Seg tasks (see the module doc) and MANIFEST_usgra.tsv."""
+    """Write the two USGRA-Seg tasks (see the module doc) and MANIFEST_usgra.tsv; the short tasks."""
     tmp = os.path.join(args.out, ".usgra_all.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     counts = build_usgra(args.mirror_root, tmp)
     src = SOURCES["usgra"]
-    rows = []
-    for task in USGRA_LABELS.values():
-        names = os.listdir(os.path.join(tmp, task, "images"))
-        for name in even_draw(names, args.per_task):
+    rows, short = [], []
+    for value, task in USGRA_LABELS.items():
+        drawn = even_draw(os.listdir(os.path.join(tmp, task, "images")), args.per_task)
+        for name in drawn:
             for sub in ("images", "masks"):
                 os.makedirs(os.path.join(args.out, task, sub), exist_ok=True)
                 os.replace(os.path.join(tmp, task, sub, name), os.path.join(args.out, task, sub, name))
-        n = min(args.per_task, counts[task])
+        n = len(drawn)
         rows.append(f"{task}\t{n}\tat most 512 px (originals 534x512, 512x512, 761x632)\t"
-                     f"B-mode ultrasound, regional anaesthesia\t{src['repo']}@{src['commit']}\t"
-                     "CC BY 4.0; Timm Kandaouroff, usgra-seg (github.com/tmkand/usgra-seg), 2025\t"
-                     f"{'peripheral nerves (mask value 1)' if task.endswith('nerve') else 'blood vessels (mask value 2)'}"
-                     f", {n} of {counts[task]} pairs at evenly spaced positions\n")
+                    f"B-mode ultrasound, regional anaesthesia\t{src['repo']}@{src['commit']}\t"
+                    "CC BY 4.0; Timm Kandaouroff, usgra-seg (github.com/tmkand/usgra-seg), 2025\t"
+                    f"{USGRA_MEANING[value]} (mask value {value}), {n} of {counts[task]} pairs at "
+                    "evenly spaced positions\n")
         print(f"{task}: {n} of {counts[task]} images")
+        if n < args.per_task:
+            short.append(task)
     shutil.rmtree(tmp)
     write_manifest(os.path.join(args.out, "MANIFEST_usgra.tsv"), rows)
-    return [t for t in USGRA_LABELS.values() if min(args.per_task, counts[t]) < args.per_task]
+    return short
 
 
 def write_manifest(path, rows):
