@@ -119,7 +119,8 @@ USGRA_MEANING = {1: "peripheral nerves", 2: "blood vessels"}
 
 
 def build_usgra_heldout(args):
-    """Write the two USGRA-Seg tasks (see the module doc) and MANIFEST_usgra.tsv; the short tasks."""
+    """Write the two USGRA-Seg tasks (see the module doc) and MANIFEST_usgra.tsv; return the
+    tasks that got fewer than ``--per-task`` images."""
     tmp = os.path.join(args.out, ".usgra_all.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     counts = build_usgra(args.mirror_root, tmp)
