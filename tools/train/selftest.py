@@ -286,6 +286,21 @@ def check_blend_state():
             want = (1 - alpha) * a[n].double() + alpha * b[n].double()
             assert (out["sp"][n].double() - want).abs().max() < 1e-6, n
     assert st["sp"] is not out["sp"]  # the input state keeps its own UNet
+    # --net mvs blends MultiverSegNet's tensors and leaves the UNet's alone
+    st2 = {"sp": st["sp"], "mvs": {"w": torch.randn(3, 2), "b": torch.randn(3)}, "step": 7}
+    am = {n: torch.randn_like(v) for n, v in st2["mvs"].items()}
+    bm = {n: torch.randn_like(v) for n, v in st2["mvs"].items()}
+    out = blend_state(st2, am, bm, 0.25, net="mvs")
+    assert out["sp"] is st2["sp"] and out["step"] == 7
+    for n in am:
+        want = 0.75 * am[n].double() + 0.25 * bm[n].double()
+        assert (out["mvs"][n].double() - want).abs().max() < 1e-6, n
+    for bad in ((a, b, 0.5, "mvs"), (am, bm, 0.5, "unet")):  # UNet tensors for mvs; a bad net
+        try:
+            blend_state(st2, *bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted net {bad[3]} with a wrong tensor set or name")
     name = next(iter(a))
     for bad_alpha, bad_b in ((1.5, b), (-0.1, b), (0.5, {**b, name: torch.zeros(3)}),
                              (0.5, {n: v for n, v in b.items() if n != name})):
