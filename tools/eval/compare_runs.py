@@ -1,0 +1,168 @@
+"""Decide a MultiverSegNet candidate against the shipped model from two `mvs eval` runs (issue 14).
+
+    python3 tools/eval/compare_runs.py --reference SHIPPED/results.csv \
+        --candidate CANDIDATE/results.csv [--bootstrap 5000]
+
+Both runs are `mvs eval --all HELDOUT --n 18 --seeds 3` outputs (results.csv, columns task,
+seed, position, method, interactions, dice, image; several files per run may be given, e.g.
+one per held-out set). The position-0 image seeds the context and is left out, as in
+`mvs eval`'s summary. Prints, per task, the MultiverSeg-arm clicks of both runs, the baseline
+(UNet alone) clicks and each run's reduction against the baseline, then the rule of
+tools/eval/README.md: the candidate passes only with fewer MultiverSeg-arm clicks pooled over
+the tasks AND a reduction averaged over the tasks at least the reference's.
+
+With --bootstrap B it also resamples the (task, seed, position) units with replacement within
+each task, B times, pairing the two runs unit by unit (same seed and position = same image),
+and prints a 95% interval of the pooled click difference (candidate - reference) and of the
+difference of the per-task mean reductions (percentage points), and how often the rule passes
+on a resample. Units are treated as independent although within one seed the context chains
+them; read the interval as the order of the noise, not as an exact confidence interval.
+
+The two runs must hold the same tasks, seeds and positions, and the same baseline clicks (a
+MultiverSegNet candidate shares the shipped UNet); otherwise the script exits with status 2 and
+names what differs. Exit status: 0 pass, 1 fail. Standard library only.
+"""
+import argparse
+import collections
+import csv
+import random
+import sys
+
+MVS, BASE = "multiverseg", "baseline"
+
+
+def load(paths):
+    """{(task, seed, position): {method: clicks}} from results.csv files (positions >= 1)."""
+    runs = collections.defaultdict(dict)
+    for p in paths:
+        with open(p, newline="") as f:
+            for r in csv.DictReader(f):
+                if int(r["position"]) == 0:
+                    continue
+                key = (r["task"], int(r["seed"]), int(r["position"]))
+                if r["method"] in runs[key]:
+                    raise ValueError(f"{p}: {key} {r['method']} appears twice")
+                runs[key][r["method"]] = int(r["interactions"])
+    return runs
+
+
+def pair(ref, cand):
+    """{task: [(ref mvs, cand mvs, baseline)]}; ValueError naming the first mismatch."""
+    if set(ref) != set(cand):
+        only = sorted(set(ref) ^ set(cand))[0]
+        raise ValueError(f"the runs differ in (task, seed, position): {only} is in one only")
+    units = collections.defaultdict(list)
+    for key in sorted(ref):
+        r, c = ref[key], cand[key]
+        for what, row in (("--reference", r), ("--candidate", c)):
+            if MVS not in row or BASE not in row:
+                raise ValueError(f"{what}: {key} lacks the {MVS} or the {BASE} arm")
+        if r[BASE] != c[BASE]:
+            raise ValueError(f"baseline clicks differ at {key} ({r[BASE]} vs {c[BASE]}): "
+                             "not a MultiverSegNet-only candidate; use the UNet rule")
+        units[key[0]].append((r[MVS], c[MVS], r[BASE]))
+    return units
+
+
+def summary(units):
+    """(pooled ref, pooled cand, mean reduction ref %, mean reduction cand %)."""
+    ref = sum(a for u in units.values() for a, _, _ in u)
+    cand = sum(b for u in units.values() for _, b, _ in u)
+    red = [[], []]
+    for u in units.values():
+        base = sum(x for _, _, x in u)
+        red[0].append(1 - sum(a for a, _, _ in u) / base)
+        red[1].append(1 - sum(b for _, b, _ in u) / base)
+    n = len(units)
+    return ref, cand, 100 * sum(red[0]) / n, 100 * sum(red[1]) / n
+
+
+def passes(s):
+    """The rule: fewer pooled MultiverSeg-arm clicks and a mean reduction at least the reference's."""
+    return s[1] < s[0] and s[3] >= s[2]
+
+
+def bootstrap(units, b, seed=0):
+    """95% intervals of the pooled click difference and of the reduction difference, P(pass)."""
+    rng = random.Random(seed)
+    d, r, ok = [], [], 0
+    for _ in range(b):
+        s = summary({t: [rng.choice(u) for _ in u] for t, u in units.items()})
+        d.append(s[1] - s[0])
+        r.append(s[3] - s[2])
+        ok += passes(s)
+    d.sort()
+    r.sort()
+    lo, hi = int(0.025 * b), min(b - 1, int(0.975 * b))
+    return (d[lo], d[hi]), (r[lo], r[hi]), ok / b
+
+
+def report(units, b):
+    print("| task | MultiverSeg-arm clicks (reference / candidate) | UNet alone | reduction (reference / candidate) |")
+    print("|---|---|---|---|")
+    for t, u in units.items():
+        a, c, x = (sum(v[i] for v in u) for i in range(3))
+        print(f"| {t} | {a} / {c} | {x} | {100 * (1 - a / x):.1f}% / {100 * (1 - c / x):.1f}% |")
+    s = summary(units)
+    print(f"| **{len(units)} tasks** | **{s[0]} / {s[1]}** | {sum(x for u in units.values() for _, _, x in u)} "
+          f"| **{s[2]:.1f}% / {s[3]:.1f}%** per task |")
+    verdict = passes(s)
+    print(f"\nrule: {'PASS' if verdict else 'FAIL'} (pooled {s[1]} vs {s[0]}, "
+          f"per-task mean reduction {s[3]:.1f}% vs {s[2]:.1f}%)")
+    if b:
+        (dl, dh), (rl, rh), p = bootstrap(units, b)
+        print(f"paired bootstrap ({b} resamples of the (task, seed, position) units within each task): "
+              f"pooled difference {s[1] - s[0]:+d} clicks, 95% interval [{dl:+d}, {dh:+d}]; "
+              f"reduction difference {s[3] - s[2]:+.1f} points, [{rl:+.1f}, {rh:+.1f}]; "
+              f"the rule passes on {100 * p:.0f}% of the resamples")
+    return verdict
+
+
+def selftest():
+    """Synthetic runs whose verdicts are known; raises AssertionError on a wrong one."""
+    units = {"a": [(10, 8, 20)] * 4, "b": [(20, 20, 20)] * 4}
+    s = summary(units)
+    assert s[:2] == (120, 112) and abs(s[2] - 25.0) < 1e-9 and abs(s[3] - 30.0) < 1e-9, s
+    assert passes(s)
+    assert not passes(summary({"a": [(10, 12, 20)] * 4}))  # more clicks
+    # fewer clicks pooled, but a lower mean reduction: task b's loss outweighs a's gain per task
+    worse = {"a": [(100, 60, 200)], "b": [(5, 10, 10)]}
+    s = summary(worse)
+    assert s[1] < s[0] and s[3] < s[2] and not passes(s)
+    (dl, dh), _, p = bootstrap(units, 200)
+    assert dl == dh == -8 and p == 1.0  # identical units: no spread
+    ref = {("a", 0, 1): {MVS: 5, BASE: 9}}
+    for bad in ({("a", 0, 1): {MVS: 5, BASE: 8}}, {("a", 0, 2): {MVS: 5, BASE: 9}},
+                {("a", 0, 1): {MVS: 5}}):
+        try:
+            pair(ref, bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted a mismatched run {bad}")
+    print("compare_runs selftest: ok")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", nargs="+", help="results.csv file(s) of the shipped model")
+    ap.add_argument("--candidate", nargs="+", help="results.csv file(s) of the candidate")
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="B", help="paired bootstrap resamples (0: none)")
+    ap.add_argument("--selftest", action="store_true", help="check the script on synthetic runs and exit")
+    args = ap.parse_args()
+    if args.selftest:
+        selftest()
+        return 0
+    if not args.reference or not args.candidate:
+        ap.error("--reference and --candidate are required")
+    if args.bootstrap < 0:
+        ap.error(f"--bootstrap {args.bootstrap}: must be >= 0")
+    try:
+        units = pair(load(args.reference), load(args.candidate))
+    except (ValueError, KeyError, OSError) as e:
+        print(f"compare_runs: {e}", file=sys.stderr)
+        return 2
+    return 0 if report(units, args.bootstrap) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
