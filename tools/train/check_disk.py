@@ -10,6 +10,14 @@ numbers are close to, not equal to, the test's), runs `mvs predict` with those p
 context: the UNet), and prints per slice the Dice and the predicted area over the true area
 (< 1: under-segmented, > 1: over-segmented), then the mean. Needs numpy and Pillow and a
 built `mvs` (cargo build --release -p mvs).
+
+It is a screen, not the decision. On the three UNets measured both ways (2026-12-05) its first
+(clicked) slice read 0.012-0.017 higher than the test's clicked slice: version 7 0.908 here,
+0.896 in the test (passes); the 1078-iteration continuation of version 7's recipe 0.880 here,
+0.863 in the test (fails); their soup 0.895 here, 0.880 in the test (fails, 0.8798). A
+candidate is decided by the test itself: copy its weights to
+weights/multiverseg-default.safetensors and run `scripts/test.sh java` (about 1-4 min; the
+library embeds the default model, so the tier rebuilds it).
 """
 import argparse
 import os
@@ -48,7 +56,7 @@ def main():
             pred = np.array(Image.open(out)) > 0
             dice = 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
             row.append((dice, pred.sum() / truth.sum()))
-        print(m, " ".join(f"{d:.3f} (area x{a:.2f})" for d, a in row), f"mean {np.mean([d for d, _ in row]):.3f}")
+        print(m, " ".join(f"{d:.4f} (area x{a:.2f})" for d, a in row), f"mean {np.mean([d for d, _ in row]):.3f}")
 
 
 if __name__ == "__main__":
