@@ -22,13 +22,13 @@ numpy and Pillow and a built `mvs` (cargo build --release -p mvs).
 """
 import argparse
 import os
-import subprocess
 import tempfile
 
 import numpy as np
-from PIL import Image
 
-N, R, DRAWS = 128, 15, 3
+from check_disk import dice, noisy_disk, predict
+
+N, DRAWS = 128, 3
 OFFSETS = (-2, -1, 0, 1)
 
 
@@ -37,39 +37,32 @@ def main():
     ap.add_argument("models", nargs="+", help="weights files (safetensors)")
     ap.add_argument("--mvs", default="target/release/mvs", help="the mvs binary")
     args = ap.parse_args()
-    yy, xx = np.mgrid[0:N, 0:N] + 0.5
-    truth = (xx - 64) ** 2 + (yy - 64) ** 2 <= R * R
-    tmp = tempfile.mkdtemp(prefix="mvs_bias_")
-    paths = []
-    for k in range(DRAWS):
-        rng = np.random.default_rng(100 + k)
-        img = np.clip(np.where(truth, 2600, 1000) + 150 * rng.standard_normal((N, N)), 0, 65535)
-        paths.append(os.path.join(tmp, f"d{k}.png"))
-        Image.fromarray(img.astype(np.uint16)).save(paths[-1])
-    out = os.path.join(tmp, "out.png")
-    # diagonal "\": pixel (64+o, 64+o); diagonal "/": pixel (64+o, 63-o)
-    diagonals = {"\\": lambda o: (64 + o, 64 + o), "/": lambda o: (64 + o, 63 - o)}
-    for m in args.models:
-        print(m)
-        for name, at in diagonals.items():
-            fns = {}
-            cells = []
-            for o in OFFSETS:
-                x, y = at(o)
-                dice, fn = [], []
-                for path in paths:
-                    # the pixel's centre: the library truncates continuous coordinates to cells
-                    subprocess.run([args.mvs, "predict", "--model", m, "--backend", "cpu", "--threads", "1",
-                                    "--image", path, "--pos", f"{x + 0.5},{y + 0.5}", "-o", out],
-                                   check=True, capture_output=True)
-                    pred = np.array(Image.open(out)) > 0
-                    dice.append(2 * (pred & truth).sum() / (pred.sum() + truth.sum()))
-                    fn.append((truth & ~pred).sum())
-                fns[o] = float(np.mean(fn))
-                cells.append(f"({x},{y}) Dice {np.mean(dice):.3f} FN {fns[o]:.0f}")
-            # o >= 0 lies right of the centre on both diagonals; its mirror is -1 - o
-            asym = " ".join(f"{fns[o] - fns[-1 - o]:+.0f}" for o in OFFSETS if o >= 0)
-            print(f"  diagonal {name}: " + " | ".join(cells) + f"  | FN right minus left, 0.5 / 1.5 px: {asym}")
+    with tempfile.TemporaryDirectory(prefix="mvs_bias_") as tmp:
+        draws = []
+        for k in range(DRAWS):
+            path = os.path.join(tmp, f"d{k}.png")
+            draws.append((path, noisy_disk(np.random.default_rng(100 + k), 64, 64, N, N, path)))
+        out = os.path.join(tmp, "out.png")
+        # diagonal "\": pixel (64+o, 64+o); diagonal "/": pixel (64+o, 63-o)
+        diagonals = {"\\": lambda o: (64 + o, 64 + o), "/": lambda o: (64 + o, 63 - o)}
+        for m in args.models:
+            print(m)
+            for name, at in diagonals.items():
+                fns = {}
+                cells = []
+                for o in OFFSETS:
+                    x, y = at(o)
+                    d, fn = [], []
+                    for path, truth in draws:
+                        # the pixel's centre: the library truncates continuous coordinates to cells
+                        pred = predict(args.mvs, m, path, out, (x + 0.5, y + 0.5))
+                        d.append(dice(pred, truth))
+                        fn.append((truth & ~pred).sum())
+                    fns[o] = float(np.mean(fn))
+                    cells.append(f"({x},{y}) Dice {np.mean(d):.3f} FN {fns[o]:.0f}")
+                # o >= 0 lies right of the centre on both diagonals; its mirror is -1 - o
+                asym = " ".join(f"{fns[o] - fns[-1 - o]:+.0f}" for o in OFFSETS if o >= 0)
+                print(f"  diagonal {name}: " + " | ".join(cells) + f"  | FN right minus left, 0.5 / 1.5 px: {asym}")
 
 
 if __name__ == "__main__":

@@ -30,34 +30,51 @@ from PIL import Image
 W, H, R = 96, 80, 15
 
 
+def noisy_disk(rng, cx, cy, w, h, path):
+    """Writes a 16-bit PNG of the Fiji test's kind to path: a disk of radius R px centred at
+    (cx, cy) (continuous coordinates, pixel centres at +0.5), 2600 inside and 1000 outside,
+    plus Gaussian noise of sd 150. Returns the disk's mask [h, w] (bool)."""
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    truth = (xx - cx) ** 2 + (yy - cy) ** 2 <= R * R
+    img = np.clip(np.where(truth, 2600, 1000) + 150 * rng.standard_normal((h, w)), 0, 65535)
+    Image.fromarray(img.astype(np.uint16)).save(path)
+    return truth
+
+
+def predict(mvs, model, image, out, pos, negs=()):
+    """`mvs predict` on the CPU, one thread, without context (the UNet) with one positive
+    click at pos and negative clicks at negs (image pixels); returns the mask (bool)."""
+    cmd = [mvs, "predict", "--model", model, "--backend", "cpu", "--threads", "1",
+           "--image", image, "--pos", f"{pos[0]},{pos[1]}", "-o", out]
+    for x, y in negs:
+        cmd += ["--neg", f"{x},{y}"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return np.array(Image.open(out)) > 0
+
+
+def dice(pred, truth):
+    return 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="weights files (safetensors)")
     ap.add_argument("--mvs", default="target/release/mvs", help="the mvs binary")
     args = ap.parse_args()
     rng = np.random.default_rng(42)
-    tmp = tempfile.mkdtemp(prefix="mvs_disk_")
-    slices = []
-    for z in (2, 5, 8, 11):  # slice 3 (index 2) is the test's clicked one
-        cx, cy = 38 + 1.5 * z, 40 + 0.5 * z  # the test's drift
-        yy, xx = np.mgrid[0:H, 0:W] + 0.5
-        truth = (xx - cx) ** 2 + (yy - cy) ** 2 <= R * R
-        img = np.clip(np.where(truth, 2600, 1000) + 150 * rng.standard_normal((H, W)), 0, 65535)
-        path = os.path.join(tmp, f"z{z}.png")
-        Image.fromarray(img.astype(np.uint16)).save(path)
-        slices.append((path, truth, cx, cy))
-    out = os.path.join(tmp, "out.png")
-    for m in args.models:
-        row = []
-        for path, truth, cx, cy in slices:
-            subprocess.run([args.mvs, "predict", "--model", m, "--backend", "cpu", "--threads", "1",
-                            "--image", path, "--pos", f"{cx},{cy}", "--neg", "6,6", "--neg", f"{W - 6},{H - 6}",
-                            "-o", out], check=True, capture_output=True)
-            pred = np.array(Image.open(out)) > 0
-            dice = 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
-            row.append((dice, pred.sum() / truth.sum()))
-        print(m, " ".join(f"{d:.4f} (area x{a:.2f})" for d, a in row), f"mean {np.mean([d for d, _ in row]):.3f}")
-
+    with tempfile.TemporaryDirectory(prefix="mvs_disk_") as tmp:
+        slices = []
+        for z in (2, 5, 8, 11):  # slice 3 (index 2) is the test's clicked one
+            cx, cy = 38 + 1.5 * z, 40 + 0.5 * z  # the test's drift
+            path = os.path.join(tmp, f"z{z}.png")
+            slices.append((path, noisy_disk(rng, cx, cy, W, H, path), cx, cy))
+        out = os.path.join(tmp, "out.png")
+        for m in args.models:
+            row = []
+            for path, truth, cx, cy in slices:
+                pred = predict(args.mvs, m, path, out, (cx, cy), [(6, 6), (W - 6, H - 6)])
+                row.append((dice(pred, truth), pred.sum() / truth.sum()))
+            print(m, " ".join(f"{d:.4f} (area x{a:.2f})" for d, a in row), f"mean {np.mean([d for d, _ in row]):.3f}")
 
 if __name__ == "__main__":
     main()
