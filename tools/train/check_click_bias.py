@@ -14,7 +14,7 @@ clicks right of the centre (o = 0, 1: 0.5 and 1.5 px) minus those of their mirro
 (down-right minus up-left on the diagonal "\\", up-right minus down-left on "/").
 
 Measured 2026-12-05 (this VM, 2 s): version 7's UNet, right minus left, +15 / +44 pixels on
-"\\" and +3 / +22 on "/" at 0.5 / 1.5 px (the disk has 716): clicks right of the centre lose
+"\\" and +3 / +27 on "/" at 0.5 / 1.5 px (the disk has 716): clicks right of the centre lose
 more of the disk on both diagonals, so it expects an object to extend to the right of a click
 (and somewhat down: down-right 59 against up-right 43 at 1.5 px). The rejected 1078-iteration
 UNet of that day: +16 / +37 and +5 / +22. An unbiased UNet gives about 0 on both. Needs
