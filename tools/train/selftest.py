@@ -13,6 +13,7 @@ from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, ce
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
+import train  # noqa: E402
 from train import crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
@@ -252,6 +253,62 @@ def check_no_prompt_frac():
     assert torch.all(mvs.prompt_mass[0] > 0), "the default keeps the first prompt"
 
 
+class InputRecorder(torch.nn.Module):
+    """Wraps a network and keeps a copy of every input [N,5,H,W] it is called with."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.net(x)
+
+
+def check_flip_pairs():
+    """--flip-pairs: every input of a pair's second row (image, prompts, previous logits) is
+    the first row's mirror image at every step, and the consistency loss is 0 for a
+    flip-equivariant network (a 1x1 convolution) and positive for a random UNet."""
+    h, size = 3, 32
+    lab0 = torch.zeros(h, 1, size, size)
+    lab0[0, :, 5:20, 3:17] = 1
+    lab0[1, :, 10:28, 12:30] = 1
+    lab0[2, :, 2:9, 20:31] = 1
+    lab0[2, :, 20:30, 4:12] = 1  # two components
+    for dims in train.FLIPS:
+        torch.manual_seed(4)
+        img0 = lab0 + 0.3 * torch.randn_like(lab0)
+        img = torch.cat([img0, img0.flip(dims)])
+        lab = torch.cat([lab0, lab0.flip(dims)])
+        args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--flip-pairs", "1", "--extra-steps", "3",
+                           "--center-frac", "0.5", "--unet-batch", str(2 * h)])
+        for net, equivariant in ((ScribblePromptUNet([8] * 4), False), (torch.nn.Conv2d(5, 1, 1), True)):
+            rec = InputRecorder(net)
+            parts = [("sp", rec, torch.optim.SGD(rec.parameters(), 0.0), slice(0, 2 * h), None)]
+            stats = interactive_step(parts, img, lab, args, None, "cpu", pairs=("sp", h, dims))
+            assert len(rec.inputs) >= 3
+            for x in rec.inputs:
+                assert torch.equal(x[h:], x[:h].flip(dims)), f"pair rows differ beyond the flip {dims}"
+            # the prompts grew during the interaction (so the mirroring was exercised on corrections)
+            assert rec.inputs[-1][:, 1:4].sum() > rec.inputs[0][:, 1:4].sum()
+            cons = stats["flip"][0].item()
+            if equivariant:
+                assert cons < 1e-9, f"a 1x1 convolution is flip-equivariant, got {cons}"
+            else:
+                assert cons > 1e-6, f"a random UNet is not flip-equivariant, got {cons}"
+    args = parse_args(["--out", "/tmp/x", "--minutes", "1"])
+    sp = ScribblePromptUNet([8] * 4)
+    parts = [("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(0, 2 * h), None)]
+    assert "flip" not in interactive_step(parts, img, lab, args, None, "cpu")
+    try:
+        parse_args(["--out", "/tmp/x", "--minutes", "1", "--flip-pairs", "1", "--unet-batch", "5"])
+    except SystemExit:
+        pass
+    else:
+        raise AssertionError("--flip-pairs with an odd --unet-batch must be refused")
+
+
 def check_short_frac():
     torch.manual_seed(3)
     lab = torch.zeros(2, 1, 32, 32)
@@ -424,6 +481,7 @@ if __name__ == "__main__":
     check_ring_holes()
     check_blend_state()
     check_short_frac()
+    check_flip_pairs()
     check_no_prompt_frac()
     check_degrade_labels()
     check_unet_context_labels()

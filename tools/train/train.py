@@ -67,6 +67,15 @@ def parse_args(argv=None):
                     help="fraction of the targets whose prompts follow the evaluation's center-click protocol: "
                          "one click at the deepest point of the label's largest component, then one click per "
                          "step at the deepest point of the largest error component (prompts.correction_center_click)")
+    ap.add_argument("--flip-pairs", type=float, default=0.0,
+                    help="weight of a mirror-consistency loss for the UNet (0: off). Half of its batch is the "
+                         "other half mirrored (one flip per iteration: left-right, up-down or both) with the "
+                         "prompts and previous logits mirrored too, so each pair asks the same question; the "
+                         "loss adds W x the squared difference of the pair's probabilities (one mapped back "
+                         "through the flip), summed over pixels and divided by the label's area + 1. A "
+                         "flip-equivariant UNet scores 0; the architecture allows one, but nothing else in "
+                         "training keeps sub-pixel geometry symmetric (issue 14: versions 6 and 7 expect an "
+                         "object right of and below a click; tools/train/check_click_bias.py)")
     ap.add_argument("--no-prompt-frac", type=float, default=0.0,
                     help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "
                          "only), as the evaluation's first prediction and the propagation over a volume are; "
@@ -111,7 +120,11 @@ def parse_args(argv=None):
                          "a step costs about (C/size)^2 as much (MultiverSegNet on the CPU). A list "
                          "(e.g. 64,128) draws one size per batch uniformly; a size >= --size is the full image, "
                          "so large objects are still seen whole")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.flip_pairs < 0 or (args.flip_pairs > 0 and args.unet_batch % 2):
+        ap.error(f"--flip-pairs {args.flip_pairs} needs a weight >= 0 and an even --unet-batch "
+                 f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
+    return args
 
 
 def _crop_sizes(text):
@@ -157,13 +170,33 @@ def hard_dice(logits, target):
     return hard_dice_rows(logits, target).mean()
 
 
-def interactive_step(parts, img, lab, args, amp_dtype, device_type):
+# --flip-pairs: the mirror drawn per iteration (dims of [N,C,H,W]): left-right, up-down, both
+FLIPS = ((3,), (2,), (2, 3))
+
+
+def flip_consistency(logits, lab, h, dims):
+    """The --flip-pairs loss of a part's logits [2h,1,H,W] whose rows h..2h mirror rows 0..h
+    through flip(dims): per pair, the squared difference of the probabilities (the second
+    row mapped back through the flip) summed over pixels over the first label's area + 1
+    (lab [2h,1,H,W]); mean over pairs. 0 for a flip-equivariant network. float32."""
+    p = torch.sigmoid(logits.float())
+    diff = (p[:h] - p[h:2 * h].flip(dims)) ** 2
+    return (diff.flatten(1).sum(1) / (lab[:h].flatten(1).sum(1) + 1)).mean()
+
+
+def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None):
     """One optimizer step per network over `args.steps` simulated interactions.
 
     parts: list of (name, model, optimizer, row slice, context or None); the rows of
     img/lab [N,1,H,W] are split between the networks, and the prompts of all rows
     are simulated together (one batched call per step: few kernel launches).
-    Returns {name: detached tensor [summed loss, Dice after step 1, after the last]}.
+    pairs: None or (name, h, dims) for --flip-pairs: rows h..2h of that part's slice are
+    rows 0..h mirrored through flip(dims) (img and lab already are); their prompts and
+    previous logits are overwritten with the mirrored ones of rows 0..h after every
+    simulation, so a pair differs only by the flip, and the part's loss adds
+    args.flip_pairs x flip_consistency.
+    Returns {name: detached tensor [summed loss, Dice after step 1, after the last]}, and
+    with pairs also "flip": [summed flip_consistency over the steps with a loss, 0, 0].
     """
     n = img.shape[0]
     center = torch.rand(n, device=img.device) < args.center_frac
@@ -183,14 +216,29 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
         p = torch.where(cmask, initial_center_click(lab), initial_prompts(lab))
         return p if bare is None else torch.where(bare, torch.zeros_like(p), p)
 
-    def corrections(prompts, prev):
-        return torch.where(cmask, correction_center_click(prompts, lab, prev),
-                           correction_prompts(prompts, lab, prev, scribble_corr))
+    pair_rows = None
+    if pairs is not None:
+        pname, h, dims = pairs
+        start = next(sl for name, _, _, sl, _ in parts if name == pname).start
+        pair_rows = (slice(start, start + h), slice(start + h, start + 2 * h), dims)
 
-    prompts = first_prompts()
+    def mirror(t):
+        """t with the second rows of each pair replaced by the first ones mirrored."""
+        if pair_rows is None:
+            return t
+        a, b, dims = pair_rows
+        return torch.cat([t[:b.start], t[a].flip(dims), t[b.stop:]])
+
+    def corrections(prompts, prev):
+        return mirror(torch.where(cmask, correction_center_click(prompts, lab, prev),
+                                  correction_prompts(prompts, lab, prev, scribble_corr)))
+
+    prompts = mirror(first_prompts())
     prev = torch.zeros_like(lab)
     scribble_corr = torch.rand(n, device=img.device) < 0.4
     stats = {}
+    if pairs is not None:
+        stats["flip"] = torch.zeros(3, device=img.device)
     for name, model, opt, sl, _ in parts:
         opt.zero_grad(set_to_none=True)
         stats[name] = torch.zeros(3, device=img.device)
@@ -207,7 +255,7 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
                 with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32,
                                     enabled=amp_dtype is not None):
                     outs.append((model(x[sl], ctx) if ctx is not None else model(x[sl])).float())
-            prev = torch.cat(outs)
+            prev = mirror(torch.cat(outs))
             prompts = corrections(prompts, prev)
     for step in range(args.steps):
         x = torch.cat([img, prompts, prev], 1)
@@ -217,6 +265,10 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
                                 enabled=amp_dtype is not None):
                 logits = model(x[sl], ctx) if ctx is not None else model(x[sl])
             loss = soft_dice_focal(logits, lab[sl], args.focal_weight, args.focal_gamma)
+            if pairs is not None and name == pairs[0]:
+                cons = flip_consistency(logits, lab[sl], pairs[1], pairs[2])
+                stats["flip"][0] += cons.detach()
+                loss = loss + args.flip_pairs * cons
             loss.backward()  # per step: same gradient as the summed loss, less memory
             logits = logits.detach().float()
             stats[name][0] += loss.detach()
@@ -225,7 +277,7 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type):
             if step == args.steps - 1:
                 stats[name][2] += hard_dice(logits, lab[sl])
             outs.append(logits)
-        prev = torch.cat(outs)
+        prev = mirror(torch.cat(outs))
         if step < args.steps - 1:
             prompts = corrections(prompts, prev)
     for name, model, opt, sl, _ in parts:
@@ -467,7 +519,7 @@ def main(argv=None):
     run_start = time.time()
     log(f"setup took {run_start - T0:.1f} s; training until {args.minutes:.2f} min after start")
     last_save = run_start
-    acc = {k: torch.zeros(3, device=device) for k in ("mvs", "sp")}
+    acc = {k: torch.zeros(3, device=device) for k in ("mvs", "sp", "flip")}
     acc_n = 0
     s_hist = []
     it_time = 0.0
@@ -501,6 +553,7 @@ def main(argv=None):
         img, lab = crop_tasks(img, lab, crop)
         tp1 = _sync_time(device, args.profile)
         rows_img, rows_lab, parts = [], [], []
+        pairs = None
         n0 = 0
         if "mvs" in nets:
             ctx_lab = lab[:, 1:]
@@ -521,11 +574,21 @@ def main(argv=None):
             area = fl.flatten(1).sum(1)
             ok = torch.nonzero((area >= 6) & (area <= 0.9 * fl[0].numel())).flatten()
             # a fixed batch size (drawn with replacement when short) keeps shapes static
-            ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
-            rows_img.append(fi[ok])
-            rows_lab.append(fl[ok])
+            if args.flip_pairs > 0:
+                # half the rows drawn, the other half their mirror images (one flip per iteration)
+                h = args.unet_batch // 2
+                ok = ok[torch.randint(0, ok.numel(), (h,), device=device)]
+                dims = FLIPS[int(torch.randint(len(FLIPS), (1,)).item())]
+                rows_img.append(torch.cat([fi[ok], fi[ok].flip(dims)]))
+                rows_lab.append(torch.cat([fl[ok], fl[ok].flip(dims)]))
+                pairs = ("sp", h, dims)
+            else:
+                ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
+                rows_img.append(fi[ok])
+                rows_lab.append(fl[ok])
             parts.append(("sp", unet, opt_sp, slice(n0, n0 + args.unet_batch), None))
-        stats = interactive_step(parts, torch.cat(rows_img), torch.cat(rows_lab), args, amp_dtype, device.type)
+        stats = interactive_step(parts, torch.cat(rows_img), torch.cat(rows_lab), args, amp_dtype, device.type,
+                                 pairs=pairs)
         for k, v in stats.items():
             acc[k] += v
         tp2 = _sync_time(device, args.profile)
@@ -548,6 +611,12 @@ def main(argv=None):
                 parts.append(f"{k} loss {v[0]:.4f} dice1 {v[1]:.3f} dice{args.steps} {v[2]:.3f}")
                 cw.writerow([it, f"{wall:.1f}", k, f"{v[0]:.5f}", f"{v[1]:.4f}", f"{v[2]:.4f}", acc_n])
                 acc[k].zero_()
+            if args.flip_pairs > 0 and "sp" in nets:
+                # the mean flip_consistency per step with a loss (a row "flip" in loss.csv)
+                v = acc["flip"][0].item() / (acc_n * args.steps)
+                parts.append(f"flip {v:.4f}")
+                cw.writerow([it, f"{wall:.1f}", "flip", f"{v:.5f}", "", "", acc_n])
+                acc["flip"].zero_()
             parts.append(f"lr x{fac:.3f}")
             if args.profile:
                 parts.append("ms/it data {:.0f} train {:.0f}".format(*(1e3 * prof / acc_n)))
