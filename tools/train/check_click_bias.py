@@ -17,7 +17,10 @@ Measured 2026-12-05 (this VM, 2 s): version 7's UNet, right minus left, +15 / +4
 "\\" and +3 / +27 on "/" at 0.5 / 1.5 px (the disk has 716): clicks right of the centre lose
 more of the disk on both diagonals, so it expects an object to extend to the right of a click
 (and somewhat down: down-right 59 against up-right 43 at 1.5 px). The rejected 1078-iteration
-UNet of that day: +16 / +37 and +5 / +22. An unbiased UNet gives about 0 on both. Needs
+UNet of that day: +16 / +37 and +5 / +22. An unbiased UNet gives about 0 on both. Earlier
+versions (their committed weights, `git show <commit>:weights/multiverseg-default.safetensors`):
+versions 1-3 -7 / +22 and +7 / +17, versions 4-5 -0 / +18 and +0 / +0, version 6 +13 / +38 and
++2 / +15: the bias grew in the runs that made versions 6 and 7, not in the earlier ones. Needs
 numpy and Pillow and a built `mvs` (cargo build --release -p mvs).
 """
 import argparse

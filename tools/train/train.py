@@ -72,7 +72,8 @@ def parse_args(argv=None):
                          "other half mirrored (one flip per iteration: left-right, up-down or both) with the "
                          "prompts and previous logits mirrored too, so each pair asks the same question; the "
                          "loss adds W x the squared difference of the pair's probabilities (one mapped back "
-                         "through the flip), summed over pixels and divided by the label's area + 1. A "
+                         "through the flip), summed over pixels and divided by the label's area + 1 (the "
+                         "logged loss includes it; `flip` in the log is its mean per step). A "
                          "flip-equivariant UNet scores 0; the architecture allows one, but nothing else in "
                          "training keeps sub-pixel geometry symmetric (issue 14: versions 6 and 7 expect an "
                          "object right of and below a click; tools/train/check_click_bias.py)")
