@@ -76,5 +76,6 @@ def main():
                 row.append((dice(pred, truth), pred.sum() / truth.sum()))
             print(m, " ".join(f"{d:.4f} (area x{a:.2f})" for d, a in row), f"mean {np.mean([d for d, _ in row]):.3f}")
 
+
 if __name__ == "__main__":
     main()

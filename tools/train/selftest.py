@@ -13,8 +13,7 @@ from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, ce
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-import train  # noqa: E402
-from train import crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
+from train import FLIPS, crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
@@ -220,16 +219,20 @@ def check_component_labels():
 
 
 class Recorder(torch.nn.Module):
-    """Wraps a network and records the prompt channels (1..3) of each call's input."""
+    """Wraps a network and keeps a copy of every input [N,5,H,W] it is called with."""
 
     def __init__(self, net):
         super().__init__()
         self.net = net
-        self.prompt_mass = []
+        self.inputs = []
 
     def forward(self, x, ctx=None):
-        self.prompt_mass.append(x[:, 1:4].flatten(1).sum(1).detach())
+        self.inputs.append(x.detach().clone())
         return self.net(x, ctx) if ctx is not None else self.net(x)
+
+    def prompt_mass(self, call):
+        """The sum of the prompt channels (1..3) per row of that call's input: [N]."""
+        return self.inputs[call][:, 1:4].flatten(1).sum(1)
 
 
 def check_no_prompt_frac():
@@ -244,26 +247,13 @@ def check_no_prompt_frac():
              ("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(n_mvs, n_mvs + n_sp), None)]
     args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--no-prompt-frac", "1", "--center-frac", "1"])
     interactive_step(parts, img, lab, args, None, "cpu")
-    assert torch.all(mvs.prompt_mass[0] == 0), "MultiverSegNet's first step has no prompt"
-    assert torch.all(mvs.prompt_mass[1] > 0), "a correction click follows the prompt-free step"
-    assert torch.all(sp.prompt_mass[0] > 0), "the UNet's targets always start with a prompt"
+    assert torch.all(mvs.prompt_mass(0) == 0), "MultiverSegNet's first step has no prompt"
+    assert torch.all(mvs.prompt_mass(1) > 0), "a correction click follows the prompt-free step"
+    assert torch.all(sp.prompt_mass(0) > 0), "the UNet's targets always start with a prompt"
     args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--center-frac", "1"])
-    mvs.prompt_mass.clear()
+    mvs.inputs.clear()
     interactive_step(parts, img, lab, args, None, "cpu")
-    assert torch.all(mvs.prompt_mass[0] > 0), "the default keeps the first prompt"
-
-
-class InputRecorder(torch.nn.Module):
-    """Wraps a network and keeps a copy of every input [N,5,H,W] it is called with."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.inputs = []
-
-    def forward(self, x):
-        self.inputs.append(x.detach().clone())
-        return self.net(x)
+    assert torch.all(mvs.prompt_mass(0) > 0), "the default keeps the first prompt"
 
 
 def check_flip_pairs():
@@ -276,7 +266,7 @@ def check_flip_pairs():
     lab0[1, :, 10:28, 12:30] = 1
     lab0[2, :, 2:9, 20:31] = 1
     lab0[2, :, 20:30, 4:12] = 1  # two components
-    for dims in train.FLIPS:
+    for dims in FLIPS:
         torch.manual_seed(4)
         img0 = lab0 + 0.3 * torch.randn_like(lab0)
         img = torch.cat([img0, img0.flip(dims)])
@@ -284,7 +274,7 @@ def check_flip_pairs():
         args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--flip-pairs", "1", "--extra-steps", "3",
                            "--center-frac", "0.5", "--unet-batch", str(2 * h)])
         for net, equivariant in ((ScribblePromptUNet([8] * 4), False), (torch.nn.Conv2d(5, 1, 1), True)):
-            rec = InputRecorder(net)
+            rec = Recorder(net)
             parts = [("sp", rec, torch.optim.SGD(rec.parameters(), 0.0), slice(0, 2 * h), None)]
             stats = interactive_step(parts, img, lab, args, None, "cpu", pairs=("sp", h, dims))
             assert len(rec.inputs) >= 3
@@ -321,9 +311,9 @@ def check_short_frac():
         args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--extra-steps", "6"] + extra_args)
         counts = []
         for _ in range(12):
-            sp.prompt_mass.clear()
+            sp.inputs.clear()
             interactive_step(parts, img, lab, args, None, "cpu")
-            counts.append(len(sp.prompt_mass))
+            counts.append(len(sp.inputs))
         return counts
     # short-frac 1: every iteration runs only the `steps` (3) steps with a loss
     assert calls(["--short-frac", "1"]) == [3] * 12

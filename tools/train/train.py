@@ -575,18 +575,16 @@ def main(argv=None):
             area = fl.flatten(1).sum(1)
             ok = torch.nonzero((area >= 6) & (area <= 0.9 * fl[0].numel())).flatten()
             # a fixed batch size (drawn with replacement when short) keeps shapes static
+            # with --flip-pairs half the rows are drawn, the other half their mirror images
+            n_draw = args.unet_batch // 2 if args.flip_pairs > 0 else args.unet_batch
+            ok = ok[torch.randint(0, ok.numel(), (n_draw,), device=device)]
+            ri, rl = fi[ok], fl[ok]
             if args.flip_pairs > 0:
-                # half the rows drawn, the other half their mirror images (one flip per iteration)
-                h = args.unet_batch // 2
-                ok = ok[torch.randint(0, ok.numel(), (h,), device=device)]
-                dims = FLIPS[int(torch.randint(len(FLIPS), (1,)).item())]
-                rows_img.append(torch.cat([fi[ok], fi[ok].flip(dims)]))
-                rows_lab.append(torch.cat([fl[ok], fl[ok].flip(dims)]))
-                pairs = ("sp", h, dims)
-            else:
-                ok = ok[torch.randint(0, ok.numel(), (args.unet_batch,), device=device)]
-                rows_img.append(fi[ok])
-                rows_lab.append(fl[ok])
+                dims = FLIPS[int(torch.randint(len(FLIPS), (1,)).item())]  # one flip per iteration
+                ri, rl = torch.cat([ri, ri.flip(dims)]), torch.cat([rl, rl.flip(dims)])
+                pairs = ("sp", n_draw, dims)
+            rows_img.append(ri)
+            rows_lab.append(rl)
             parts.append(("sp", unet, opt_sp, slice(n0, n0 + args.unet_batch), None))
         stats = interactive_step(parts, torch.cat(rows_img), torch.cat(rows_lab), args, amp_dtype, device.type,
                                  pairs=pairs)
