@@ -85,6 +85,60 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     let png = image::open(tmp.join("a/noi90.png")).unwrap();
     assert_eq!((png.width(), png.height()), (800, 500));
 
+    // --all: summary.md has the mean and pooled rows, and each arm's count of images that
+    // reached 90% agrees with results.csv (positions 1..n).
+    let tasks = tmp.join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::rename(&task, tasks.join("example")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mvs"))
+        .args(["eval", "--model"])
+        .arg(&model)
+        .arg("--all")
+        .arg(&tasks)
+        .args([
+            "--n",
+            "2",
+            "--seeds",
+            "2",
+            "--max-interactions",
+            "2",
+            "--threads",
+            "2",
+        ])
+        .arg("--out")
+        .arg(tmp.join("all"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(tmp.join("all/summary.md")).unwrap();
+    assert!(
+        md.contains("| example | 2 |") && md.contains("| **mean** |"),
+        "{md}"
+    );
+    assert!(md.contains("| **pooled** | 2 | | |"), "{md}");
+    let csv = std::fs::read_to_string(tmp.join("all/results.csv")).unwrap();
+    for (method, label) in [
+        ("baseline", "baseline (no context)"),
+        ("multiverseg", "MultiverSeg"),
+    ] {
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f[3] == method && f[2] != "0")
+            .collect();
+        let hit = rows
+            .iter()
+            .filter(|f| f[5].parse::<f64>().unwrap() >= 0.9)
+            .count();
+        let line = format!(
+            "{label}: Dice >= 0.9 within 2 clicks on {hit} of {} images",
+            rows.len()
+        );
+        assert!(rows.len() == 4 && md.contains(&line), "{line}\n{md}");
+    }
+    let task = tasks.join("example");
+
     let ic = Command::new(env!("CARGO_BIN_EXE_mvs"))
         .args([
             "eval",

@@ -8,8 +8,8 @@ use crate::plot::{line_plot, Series};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use multiverseg::eval::report::{
-    per_k, per_position, per_step, summary_markdown, write_curves_csv, write_in_context_csv,
-    write_results_csv,
+    per_k, per_position, per_step, reached_target, summary_markdown, write_curves_csv,
+    write_in_context_csv, write_results_csv,
 };
 use multiverseg::eval::{
     load_task, run_click_curves, run_in_context, run_interactive, summarize, InteractiveConfig,
@@ -296,19 +296,46 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
             // Written task by task, so a long --all run that is stopped keeps what it did.
             write_results_csv(&a.out.join(format!("{}_results.csv", task.name)), &recs)
                 .map_err(s)?;
-            let md = summary_markdown(&summaries, a.protocol.name());
-            std::fs::write(a.out.join("summary.md"), &md).map_err(|e| e.to_string())?;
         }
         all.extend(recs);
+        if a.all {
+            // The summary too, over the tasks done so far.
+            let md = summary_text(&summaries, &all, &cfg, a.protocol.name());
+            std::fs::write(a.out.join("summary.md"), &md).map_err(|e| e.to_string())?;
+        }
     }
     write_results_csv(&a.out.join("results.csv"), &all).map_err(s)?;
     if a.all {
-        let md = summary_markdown(&summaries, a.protocol.name());
-        std::fs::write(a.out.join("summary.md"), &md).map_err(|e| e.to_string())?;
-        println!("{md}");
+        println!(
+            "{}",
+            summary_text(&summaries, &all, &cfg, a.protocol.name())
+        );
     }
     report_timing(&timing, t_all.elapsed().as_secs_f64(), &a.out);
     Ok(())
+}
+
+/// summary.md of `--all`: the table, then how often each arm reached the target Dice.
+fn summary_text(
+    summaries: &[multiverseg::eval::TaskSummary],
+    records: &[multiverseg::eval::Record],
+    cfg: &InteractiveConfig,
+    protocol: &str,
+) -> String {
+    let mut md = summary_markdown(summaries, protocol);
+    for (label, m) in [
+        ("baseline (no context)", Method::Baseline),
+        ("MultiverSeg", Method::MultiverSeg),
+    ] {
+        let (hit, n) = reached_target(records, m, cfg.target_dice);
+        md.push_str(&format!(
+            "\n{label}: Dice >= {} within {} {protocol} on {hit} of {n} images ({:.1}%; positions 1..n, all seeds).\n",
+            cfg.target_dice,
+            cfg.max_interactions,
+            100.0 * hit as f64 / n.max(1) as f64
+        ));
+    }
+    md
 }
 
 /// `--curves`: Dice per step for each context size, per task and over all tasks.
