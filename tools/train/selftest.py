@@ -13,7 +13,8 @@ from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, ce
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-from train import FLIPS, crop_tasks, degrade_labels, interactive_step, parse_args, unet_context_labels  # noqa: E402
+from train import (FLIPS, crop_tasks, degrade_labels, ema_update, interactive_step, parse_args,  # noqa: E402
+                   unet_context_labels)
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
@@ -299,6 +300,33 @@ def check_flip_pairs():
         raise AssertionError("--flip-pairs with an odd --unet-batch must be refused")
 
 
+def check_ema():
+    """--ema-sp: after n updates toward fixed weights w from e0 the average is
+    w + decay^n (e0 - w) (float64 closed form); decay 0 copies the weights; the model is not
+    touched; a decay outside [0, 1) is refused."""
+    torch.manual_seed(5)
+    model, ema = ScribblePromptUNet([8] * 4), ScribblePromptUNet([8] * 4)
+    e0 = {k: v.double().clone() for k, v in ema.state_dict().items()}
+    w = {k: v.double().clone() for k, v in model.state_dict().items()}
+    assert any((e0[k] - w[k]).abs().max() > 0.1 for k in w), "two random UNets should differ"
+    d, n = 0.9, 7
+    for _ in range(n):
+        ema_update(ema, model, d)
+    for k, v in ema.state_dict().items():
+        want = w[k] + d ** n * (e0[k] - w[k])
+        assert (v.double() - want).abs().max() < 1e-5, k
+        assert torch.equal(model.state_dict()[k].double(), w[k]), "the model changed"
+    ema_update(ema, model, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(ema.state_dict().values(), model.state_dict().values()))
+    for bad in ("1", "-0.1"):
+        try:
+            parse_args(["--out", "/tmp/x", "--minutes", "1", "--ema-sp", bad])
+        except SystemExit:
+            pass
+        else:
+            raise AssertionError(f"--ema-sp {bad} must be refused")
+
+
 def check_short_frac():
     torch.manual_seed(3)
     lab = torch.zeros(2, 1, 32, 32)
@@ -472,6 +500,7 @@ if __name__ == "__main__":
     check_blend_state()
     check_short_frac()
     check_flip_pairs()
+    check_ema()
     check_no_prompt_frac()
     check_degrade_labels()
     check_unet_context_labels()

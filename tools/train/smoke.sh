@@ -35,10 +35,18 @@ if [ "$step2" -le "$step1" ] || [ "$first2" -le "$step1" ]; then
 fi
 echo "step counter continued: $step1 -> first log $first2 -> $step2"
 
-echo "== run 3 (0.3 min, resumed, the UNet only, with --flip-pairs): per-network counts"
+echo "== run 3 (0.3 min, resumed, the UNet only, with --flip-pairs and --ema-sp): per-network counts"
 $PY tools/train/train.py --out "$OUT" --minutes 0.3 "${TINY[@]}" "${DATA_ARGS[@]}" \
-    --resume "$OUT/train_state.pt" --train sp --flip-pairs 1 > "$OUT/run3.log"
+    --resume "$OUT/train_state.pt" --train sp --flip-pairs 1 --ema-sp 0.9 > "$OUT/run3.log"
 grep -q "| flip [0-9.]* |" "$OUT/run3.log" || { echo "FAIL: run 3 logged no flip-consistency loss"; exit 1; }
+# --ema-sp: the average is written beside sp.pt and kept in the state, and differs from sp.pt
+$PY -c "
+import torch, sys
+a = torch.load(sys.argv[1] + '/sp_ema.pt')['model']; b = torch.load(sys.argv[1] + '/sp.pt')['model']
+s = torch.load(sys.argv[1] + '/train_state.pt', weights_only=False)
+assert a.keys() == b.keys() and 'sp_ema' in s, 'sp_ema.pt or the state entry missing'
+assert any((a[k] - b[k]).abs().max() > 0 for k in a), 'the average equals the last weights'
+" "$OUT" || { echo "FAIL: run 3's --ema-sp output"; exit 1; }
 counts=$($PY -c "import torch,sys; s=torch.load(sys.argv[1], weights_only=False); print(s['step'], s['steps']['mvs'], s['steps']['sp'])" "$OUT/train_state.pt")
 read -r step3 mvs3 sp3 <<< "$counts"
 if [ "$mvs3" != "$step2" ] || [ "$sp3" != "$step3" ] || [ "$step3" -le "$step2" ]; then
