@@ -151,11 +151,16 @@ pub struct TaskSummary {
 impl TaskSummary {
     /// Interactions saved against the baseline, in percent.
     pub fn reduction_pct(&self) -> f64 {
-        if self.total_baseline > 0.0 {
-            100.0 * (self.total_baseline - self.total_mvs) / self.total_baseline
-        } else {
-            0.0
-        }
+        reduction_pct(self.total_mvs, self.total_baseline)
+    }
+}
+
+/// Percent of `baseline` interactions that `mvs` saves (0 when the baseline used none).
+fn reduction_pct(mvs: f64, baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        100.0 * (baseline - mvs) / baseline
+    } else {
+        0.0
     }
 }
 
@@ -251,23 +256,13 @@ pub fn summary_markdown(rows: &[TaskSummary], protocol: &str) -> String {
             m(&|r| r.final_dice)
         )
         .unwrap();
-        let pooled = TaskSummary {
-            task: String::new(),
-            images: rows.iter().map(|r| r.images).sum(),
-            seeds: 0,
-            first: f64::NAN,
-            last: f64::NAN,
-            total_mvs: rows.iter().map(|r| r.total_mvs).sum(),
-            total_baseline: rows.iter().map(|r| r.total_baseline).sum(),
-            final_dice: f64::NAN,
-        };
+        let images: usize = rows.iter().map(|r| r.images).sum();
+        let mvs: f64 = rows.iter().map(|r| r.total_mvs).sum();
+        let base: f64 = rows.iter().map(|r| r.total_baseline).sum();
         writeln!(
             s,
-            "| **pooled** | {} | | | {:.1} | {:.1} | {:.1}% | |",
-            pooled.images,
-            pooled.total_mvs,
-            pooled.total_baseline,
-            pooled.reduction_pct()
+            "| **pooled** | {images} | | | {mvs:.1} | {base:.1} | {:.1}% | |",
+            reduction_pct(mvs, base)
         )
         .unwrap();
     }
