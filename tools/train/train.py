@@ -502,10 +502,11 @@ def main(argv=None):
     ema_sp = None
     if args.ema_sp > 0:
         ema_sp = copy.deepcopy(unet).requires_grad_(False)
-        if state is not None and "sp_ema" in state:
+        resumed_ema = state is not None and "sp_ema" in state
+        if resumed_ema:
             ema_sp.load_state_dict(state["sp_ema"])
         log(f"UNet weight average (--ema-sp {args.ema_sp}): "
-            + ("continued from the state" if state is not None and "sp_ema" in state else "started from the current weights"))
+            + ("continued from the state" if resumed_ema else "started from the current weights"))
     it_resumed = it  # this run's iterations are it - it_resumed
     n_mvs = sum(p.numel() for p in mvs.parameters())
     n_sp = sum(p.numel() for p in unet.parameters())

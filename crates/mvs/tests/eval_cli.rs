@@ -39,12 +39,13 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
         multiverseg::Weights::from_checkpoints(&d.join("mvs.pt"), Some(&d.join("sp.pt"))).unwrap();
     let model = tmp.join("small.safetensors");
     w.save(&model).unwrap();
-    let run = |out: &str, seeds: &str| {
+    // `mvs eval` on `which` (--task or --all) `path`; returns results.csv.
+    let eval = |which: &str, path: &Path, out: &str, seeds: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_mvs"))
             .args(["eval", "--model"])
             .arg(&model)
-            .arg("--task")
-            .arg(&task)
+            .arg(which)
+            .arg(path)
             .args([
                 "--n",
                 "2",
@@ -65,8 +66,8 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
         eprintln!("{text}");
         std::fs::read_to_string(tmp.join(out).join("results.csv")).unwrap()
     };
-    let a = run("a", "2");
-    let b = run("b", "2");
+    let a = eval("--task", &task, "a", "2");
+    let b = eval("--task", &task, "b", "2");
     assert_eq!(a, b, "same seeds, different results");
     let lines: Vec<&str> = a.lines().collect();
     assert_eq!(
@@ -90,33 +91,13 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     let tasks = tmp.join("tasks");
     std::fs::create_dir_all(&tasks).unwrap();
     std::fs::rename(&task, tasks.join("example")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_mvs"))
-        .args(["eval", "--model"])
-        .arg(&model)
-        .arg("--all")
-        .arg(&tasks)
-        .args([
-            "--n",
-            "2",
-            "--seeds",
-            "2",
-            "--max-interactions",
-            "2",
-            "--threads",
-            "2",
-        ])
-        .arg("--out")
-        .arg(tmp.join("all"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = eval("--all", &tasks, "all", "2");
     let md = std::fs::read_to_string(tmp.join("all/summary.md")).unwrap();
     assert!(
         md.contains("| example | 2 |") && md.contains("| **mean** |"),
         "{md}"
     );
     assert!(md.contains("| **pooled** | 2 | | |"), "{md}");
-    let csv = std::fs::read_to_string(tmp.join("all/results.csv")).unwrap();
     for (method, label) in [
         ("baseline", "baseline (no context)"),
         ("multiverseg", "MultiverSeg"),
