@@ -18,9 +18,11 @@
 # after the > 0.5 threshold 0-0.9%, 1.9% on the thin CHASE_DB1 vessels.
 # Then the device tool's run, from the repository root, with carry [".traindata_carry"]:
 #     OUT=$OUT MINUTES=7 tools/train/gpu_call.sh
-# Back here: `mvs convert --multiverseg FILES/train/mvs.pt --scribbleprompt FILES/train/sp.pt
-# -o M.safetensors`, then the held-out UNet rule of tools/eval/README.md; keep
-# FILES/train/train_state.pt for a later --resume.
+# Back here: `mvs convert --multiverseg FILES/train/mvs.pt --scribbleprompt
+# FILES/train/sp_ema.pt -o M.safetensors` (the weight average, the candidate fixed before the
+# call, as for versions 8 and 9: their runs' last weights failed the Fiji test's disk), then
+# the held-out UNet rule of tools/eval/README.md; keep FILES/train/train_state.pt for a later
+# --resume (with --ema-sp, so that the average goes on).
 #
 # Environment: OUT (required; what is written under it comes back), NF (UNet width after
 # widening, default 64; 32 skips widening), MINUTES (train.py's wall time, default 7, setup and
@@ -29,7 +31,10 @@
 # setup leaves no iterations), PYTHON
 # (default python3), UNET_BATCH (default 128).
 #
-# Dry run on this project's 2-core VM (2026-12-04, `DEVICE=cpu MINUTES=4 UNET_BATCH=8
+# Dry run on this project's 2-core VM (2026-12-05, version 9's state, the same command): the
+# widening of the state's average to nf 64, 11 iterations, the saves (sp.pt, sp_ema.pt,
+# train_state.pt 19 MB) and `mvs convert` worked, setup 144 s of the 4 minutes.
+# Earlier dry run (2026-12-04, `DEVICE=cpu MINUTES=4 UNET_BATCH=8
 # PYTHON=/work/venv/bin/python`): the widening, 10 iterations, the saves and `mvs convert` of
 # the nf-64 result worked; setup (superpixel segmentation, single-threaded) took 155 s of the
 # MINUTES, so on the device expect a minute or two of each call to go to setup.
@@ -76,12 +81,15 @@ if [ "$NF" != 32 ]; then
     STATE="$OUT/wide_state.pt"
 fi
 # Version 7's UNet recipe (weights/MODEL_CARD.md, Training: version 6's with longer
-# interactions, up to 17 extra steps in half of the iterations) with a GPU batch, a short
-# warm-up for the fresh Adam moments of the widened UNet, and the decay over the last 40%.
+# interactions, up to 17 extra steps in half of the iterations) with a GPU batch, the decay
+# over the last 40%, and the weight average of versions 8 and 9 (`--ema-sp 0.99`, started from
+# the widened weights). No warm-up: train.py's --warmup counts the shared iteration counter,
+# which a resumed state passed long ago (the `--warmup 50` this call had until 2026-12-05 did
+# nothing); Adam's bias correction keeps the fresh moments' first steps at the learning rate.
 PYTHONUNBUFFERED=1 "$PY" tools/train/train.py --device "$DEVICE" --resume "$STATE" \
     --data "$DATA" --train sp --unet-batch "$UNET_BATCH" --batch 12 --center-frac 0.5 \
-    --extra-steps 17 --short-frac 0.5 --unet-lr 1e-4 --warmup 50 --decay-frac 0.4 \
-    --mix synth:0.5,superpixel:0.2,real:0.3 --seed 200 --minutes "$MINUTES" \
+    --extra-steps 17 --short-frac 0.5 --unet-lr 1e-4 --warmup 0 --decay-frac 0.4 \
+    --mix synth:0.5,superpixel:0.2,real:0.3 --ema-sp 0.99 --seed 200 --minutes "$MINUTES" \
     --save-minutes 2 --out "$OUT/train" 2>&1 | tee "$OUT/train.log"
 # The superpixel cache is large and is rebuilt by every run; it need not come back.
 rm -f "$OUT/train/superpixel_cache.pt" "$OUT/wide_state.pt"

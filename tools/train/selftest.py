@@ -18,7 +18,7 @@ from train import (FLIPS, crop_tasks, degrade_labels, ema_update, interactive_st
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
-from widen_unet import widen  # noqa: E402
+from widen_unet import widen, widen_state  # noqa: E402
 
 
 def check_degrade_labels():
@@ -434,6 +434,35 @@ def check_widen_unet():
         raise AssertionError("narrowing accepted")
 
 
+def check_widen_state():
+    """A state with a weight average: the average (not the last weights) is widened, the
+    nf-8 average is dropped, the input state is untouched; without one the last weights are."""
+    torch.manual_seed(4)
+    nets = {k: ScribblePromptUNet([8] * 4) for k in ("sp", "sp_ema")}
+    for net in nets.values():
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_(torch.randn_like(p) * 0.2)
+    st = {k: net.state_dict() for k, net in nets.items()}
+    st.update(mvs="m", opt_mvs="om", opt_sp="os", step=7, config={"unet_lr": 1e-4, "unet_nf": 8})
+    x = torch.randn(1, 5, 32, 48)
+    for has_ema in (True, False):
+        inp = dict(st) if has_ema else {k: v for k, v in st.items() if k != "sp_ema"}
+        out, err, _, src = widen_state(inp, 11, noise=0.0)
+        want = "sp_ema" if has_ema else "sp"
+        assert src == want and err <= 1e-4, (src, err)
+        assert "sp_ema" not in out and ("sp_ema" in inp) == has_ema, "average dropped, input kept"
+        assert out["config"]["unet_nf"] == 11 and inp["config"]["unet_nf"] == 8
+        assert out["mvs"] == "m" and out["opt_mvs"] == "om" and out["step"] == 7
+        assert out["opt_sp"] != "os", "a fresh Adam state for the wider UNet"
+        wide = ScribblePromptUNet([11] * 4)
+        wide.load_state_dict(out["sp"])
+        with torch.no_grad():
+            a, b, other = nets[want](x), wide(x), nets["sp" if has_ema else "sp_ema"](x)
+        assert (a - b).abs().max() <= 1e-5 * a.abs().max().clamp(min=1)
+        assert (other - b).abs().max() > 1e-2, "the other entry was widened"
+
+
 def check_merge_states():
     """Two runs from one state, one per network: each network and optimizer from its run,
     the counters add up, and runs from elsewhere are refused."""
@@ -494,6 +523,7 @@ def check_crop_tasks():
 
 if __name__ == "__main__":
     check_widen_unet()
+    check_widen_state()
     check_crop_tasks()
     check_merge_states()
     check_ring_holes()

@@ -103,7 +103,7 @@ def parse_args(argv=None):
                     help="click budget of --context-from-unet (the evaluation's is 20)")
     ap.add_argument("--lr", type=float, default=3e-4, help="MultiverSegNet Adam learning rate")
     ap.add_argument("--unet-lr", type=float, default=3e-4)
-    ap.add_argument("--warmup", type=int, default=200, help="linear warm-up iterations")
+    ap.add_argument("--warmup", type=int, default=200, help="linear warm-up iterations, counted on the shared iteration counter (a resumed run past it has none)")
     ap.add_argument("--decay-frac", type=float, default=0.25,
                     help="the last fraction of this run's time budget decays the lr linearly")
     ap.add_argument("--min-lr-frac", type=float, default=0.1, help="lr factor at the end of the decay")

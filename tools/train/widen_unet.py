@@ -16,7 +16,9 @@ of that relative size to the copied input weights, so that copies can diverge in
 
 The output state is the input state with the wider UNet, a fresh Adam state for it (the old
 moments have the old shapes) and `config.unet_nf` set; MultiverSegNet, its optimizer, the
-counters and the RNG state are kept. `train.py --resume OUT` continues from it. Written
+counters and the RNG state are kept. Where the state holds the UNet's weight average
+(`sp_ema`, the shipped UNet since version 8), the average is what is widened, and the entry is
+dropped (see `widen_state`). `train.py --resume OUT` continues from it. Written
 atomically (temporary file, then rename).
 """
 import argparse
@@ -89,6 +91,39 @@ def widen(sd, nf, noise=0.0, seed=0):
     return out
 
 
+def widen_state(st, nf, noise=1e-3, seed=0):
+    """Widen the UNet of training state `st` to `nf` features per level; returns (new state,
+    the largest logit difference without noise, with noise, the entry widened).
+
+    Since version 8 the shipped UNet is the state's weight average `sp_ema`, not its last
+    weights `sp`, so the average is widened when the state holds one (else `sp`) and becomes
+    the new `sp`. The `sp_ema` entry is dropped: an nf-32 average cannot be resumed into an
+    nf-`nf` UNet, and `train.py --ema-sp` starts a new average from the widened weights.
+    Raises ValueError when `nf` is narrower than the state's UNet or widening changes the
+    logits by more than 1e-4 (a bug). `st` itself is not modified."""
+    src = "sp_ema" if "sp_ema" in st else "sp"
+    sd = st[src]
+    f = sd["downs.0.conv.0.weight"].shape[0]
+    wide = widen(sd, nf, 0.0, seed)
+    narrow_net, wide_net = ScribblePromptUNet([f] * 4), ScribblePromptUNet([nf] * 4)
+    narrow_net.load_state_dict(sd)
+    wide_net.load_state_dict(wide)
+    x = torch.randn(2, 5, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        err = (narrow_net(x) - wide_net(x)).abs().max().item()
+    if err > 1e-4:
+        raise ValueError(f"widened UNet differs by {err:.2e} from the input (a bug; nothing written)")
+    wide = widen(sd, nf, noise, seed)
+    wide_net.load_state_dict(wide)
+    with torch.no_grad():
+        err_noise = (narrow_net(x) - wide_net(x)).abs().max().item()
+    out = {k: v for k, v in st.items() if k != "sp_ema"}
+    out["sp"] = wide
+    out["opt_sp"] = torch.optim.Adam(wide_net.parameters(), lr=st["config"]["unet_lr"]).state_dict()
+    out["config"] = dict(st["config"], unet_nf=nf)
+    return out, err, err_noise, src
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--state", required=True, help="train_state.pt to widen")
@@ -98,29 +133,15 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     st = torch.load(args.state, map_location="cpu", weights_only=False)
-    f = st["sp"]["downs.0.conv.0.weight"].shape[0]
     try:
-        wide = widen(st["sp"], args.nf, 0.0, args.seed)
+        out, err, err_noise, src = widen_state(st, args.nf, args.noise, args.seed)
     except ValueError as e:
         raise SystemExit(str(e))
-    narrow_net, wide_net = ScribblePromptUNet([f] * 4), ScribblePromptUNet([args.nf] * 4)
-    narrow_net.load_state_dict(st["sp"])
-    wide_net.load_state_dict(wide)
-    x = torch.randn(2, 5, 128, 128, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        err = (narrow_net(x) - wide_net(x)).abs().max().item()
-    if err > 1e-4:
-        raise SystemExit(f"widened UNet differs by {err:.2e} from the input (a bug; nothing written)")
-    wide = widen(st["sp"], args.nf, args.noise, args.seed)
-    wide_net.load_state_dict(wide)
-    with torch.no_grad():
-        err_noise = (narrow_net(x) - wide_net(x)).abs().max().item()
-    st["sp"] = wide
-    st["opt_sp"] = torch.optim.Adam(wide_net.parameters(), lr=st["config"]["unet_lr"]).state_dict()
-    st["config"] = dict(st["config"], unet_nf=args.nf)
-    atomic_save(st, args.out)
-    n = sum(v.numel() for v in wide.values())
-    print(f"wrote {args.out}: UNet nf {f} -> {args.nf} ({n} parameters); logits differ by "
+    atomic_save(out, args.out)
+    n = sum(v.numel() for v in out["sp"].values())
+    f = st[src]["downs.0.conv.0.weight"].shape[0]
+    print(f"wrote {args.out}: UNet nf {f} -> {args.nf} ({n} parameters), from the state's "
+          f"{'weight average sp_ema' if src == 'sp_ema' else 'last weights sp'}; logits differ by "
           f"{err:.1e} without noise, {err_noise:.1e} with --noise {args.noise}")
 
 
