@@ -20,7 +20,7 @@
 #     OUT=$OUT MINUTES=7 tools/train/gpu_call.sh
 # Back here: `mvs convert --multiverseg FILES/train/mvs.pt --scribbleprompt
 # FILES/train/sp_ema.pt -o M.safetensors` (the weight average, the candidate fixed before the
-# call, as for versions 8 and 9: their runs' last weights failed the Fiji test's disk), then
+# call, as for versions 8 and 9; version 8's run's last weights failed the Fiji test), then
 # the held-out UNet rule of tools/eval/README.md; keep FILES/train/train_state.pt for a later
 # --resume (with --ema-sp, so that the average goes on).
 #
@@ -32,8 +32,8 @@
 # (default python3), UNET_BATCH (default 128).
 #
 # Dry run on this project's 2-core VM (2026-12-05, version 9's state, the same command): the
-# widening of the state's average to nf 64, 11 iterations, the saves (sp.pt, sp_ema.pt,
-# train_state.pt 19 MB) and `mvs convert` worked, setup 144 s of the 4 minutes.
+# widening of the state's average to nf 64, 16 iterations, the saves (sp.pt, sp_ema.pt,
+# train_state.pt 21 MB) and `mvs convert` worked, setup 141 s of the 4 minutes.
 # Earlier dry run (2026-12-04, `DEVICE=cpu MINUTES=4 UNET_BATCH=8
 # PYTHON=/work/venv/bin/python`): the widening, 10 iterations, the saves and `mvs convert` of
 # the nf-64 result worked; setup (superpixel segmentation, single-threaded) took 155 s of the

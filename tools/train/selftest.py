@@ -460,7 +460,7 @@ def check_widen_state():
         with torch.no_grad():
             a, b, other = nets[want](x), wide(x), nets["sp" if has_ema else "sp_ema"](x)
         assert (a - b).abs().max() <= 1e-5 * a.abs().max().clamp(min=1)
-        assert (other - b).abs().max() > 1e-2, "the other entry was widened"
+        assert (other - b).abs().max() > 1e-2, "the wrong entry was widened"
 
 
 def check_merge_states():
