@@ -48,6 +48,15 @@ def load(path, mask):
     return a / max(float(a.max()), 1e-6)
 
 
+def load_unet(path):
+    """The ScribblePrompt-UNet of a converted weights file (`mvs convert`'s .safetensors: the
+    `downs`, `bottleneck`, `ups`, `final_conv` tensors; width read from the file), in eval mode."""
+    sd = load_file(path)
+    unet = ScribblePromptUNet([sd["downs.0.conv.0.weight"].shape[0]] * 4)
+    unet.load_state_dict({k: v for k, v in sd.items() if k.split(".")[0] in UNET_KEYS})
+    return unet.eval()
+
+
 def click(one):
     """(positive, y, x) of the single click in a [1,3,H,W] map with no other prompt, or None."""
     for ch, sign in ((1, True), (2, False)):
@@ -65,10 +74,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    sd = load_file(args.model)
-    unet = ScribblePromptUNet([sd["downs.0.conv.0.weight"].shape[0]] * 4)
-    unet.load_state_dict({k: v for k, v in sd.items() if k.split(".")[0] in UNET_KEYS})
-    unet.eval()
+    unet = load_unet(args.model)
     total = [0, 0, 0, 0, 0]  # steps, other sign, other component, first clicks, first outside
     for task in sorted(os.listdir(args.data)):
         names = sorted(os.listdir(os.path.join(args.data, task, "images")))[: args.per_task]

@@ -19,6 +19,7 @@ from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
 from widen_unet import widen, widen_state  # noqa: E402
+from first_clicks_check import summarize, trace  # noqa: E402
 
 
 def check_degrade_labels():
@@ -521,8 +522,36 @@ def check_crop_tasks():
         raise AssertionError(f"--crop {bad!r} accepted")
 
 
+def check_first_clicks_trace():
+    # a fake UNet that ignores the prompts and always predicts the first square and a false
+    # positive beside it: every click after the first must then be negative (the false positive,
+    # 64 px, is the largest error component; the missed second square has 36 px)
+    lab = torch.zeros(1, 1, 32, 32)
+    lab[..., 4:12, 4:12] = 1
+    lab[..., 20:26, 20:26] = 1
+    fixed = torch.full((1, 1, 32, 32), -5.0)
+    fixed[..., 4:12, 4:20] = 5.0
+    seen = []
+
+    def unet(x):
+        assert x.shape == (1, 5, 32, 32), x.shape
+        seen.append(x[0, 2].sum().item() + x[0, 3].sum().item())
+        return fixed
+
+    rows = trace(unet, torch.rand(1, 1, 32, 32), lab, 3)
+    assert len(rows) == 3, rows
+    assert [r[0] for r in rows] == [True, False, False], "first click positive, then negative"
+    assert seen == [1.0, 2.0, 3.0], f"one more click per step, got {seen}"
+    for r in rows:
+        assert abs(r[1] - 2 * 64 / (100 + 128)) < 1e-6, r
+        assert abs(r[2] - 1.28) < 1e-6 and r[3] == 1 and r[4] == 2, r
+    lines = summarize([rows, rows[:1]])
+    assert len(lines) == 3 and "positive  2/2" in lines[0] and "positive  0/1" in lines[1], lines
+
+
 if __name__ == "__main__":
     check_widen_unet()
+    check_first_clicks_trace()
     check_widen_state()
     check_crop_tasks()
     check_merge_states()
