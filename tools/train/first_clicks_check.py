@@ -13,7 +13,7 @@ mean Dice after it, the predicted area over the label's area, and the number of 
 components predicted and in the label. Made on 2026-12-05 to see why Dice falls from the first
 click to the third on the many-nuclei held-out tasks. An approximation of `mvs eval`: the
 network runs at 128 x 128 and the clicks are placed there, not at the image's own size.
-CPU, 2 threads, seconds per task for 18 images of 128 x 128 to a few minutes for large ones.
+CPU, 2 threads: 6-7 s for three or four tasks of 18 images (this project's 2-core VM).
 """
 import argparse
 import os

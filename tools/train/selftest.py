@@ -18,8 +18,8 @@ from train import (FLIPS, crop_tasks, degrade_labels, ema_update, interactive_st
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
-from widen_unet import widen, widen_state  # noqa: E402
 from first_clicks_check import summarize, trace  # noqa: E402
+from widen_unet import widen, widen_state  # noqa: E402
 
 
 def check_degrade_labels():
@@ -553,8 +553,8 @@ def check_first_clicks_trace():
 
 if __name__ == "__main__":
     check_widen_unet()
-    check_first_clicks_trace()
     check_widen_state()
+    check_first_clicks_trace()
     check_crop_tasks()
     check_merge_states()
     check_ring_holes()
