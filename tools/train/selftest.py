@@ -408,6 +408,34 @@ def check_ring_holes():
     assert distinct >= 2, f"{distinct} rings with a distinct hole among 192 tasks"
 
 
+def check_many_objects():
+    """The many-object family (`--mix ...,multi:W`): labels of several components each, laid
+    out anew in every image of a task, with distractor objects of another intensity outside
+    the label in some tasks, and the TaskSampler accepts the mix entry."""
+    from scipy.ndimage import label as components
+    torch.manual_seed(0)
+    img, lab = SynthSource(128, "cpu", many=True).sample(24, 2)
+    counts = [components(lab[i, 0].numpy())[1] for i in range(lab.shape[0])]
+    assert sorted(counts)[len(counts) // 2] >= 4, counts
+    # the two images of a task differ in layout (not one layout warped a little)
+    same = [float(((lab[2 * t] > 0) == (lab[2 * t + 1] > 0)).float().mean()) for t in range(24)]
+    assert max(same) < 0.995, max(same)
+    # distractors: objects outside the label whose intensity differs from the background's
+    from data import TaskSampler
+    distinct = 0
+    for i in range(img.shape[0]):
+        fg = lab[i, 0] > 0
+        if fg.sum() < 10:
+            continue
+        far = ~(dilate(fg[None, None].float(), 2)[0, 0] > 0)
+        vals = img[i, 0][far]
+        distinct += bool((vals - vals.median()).abs().gt(0.25).float().mean() > 0.01)
+    assert distinct >= 3, distinct
+    sampler = TaskSampler(64, "cpu", None, "multi:1.0", log=lambda *_: None)
+    im, lb = sampler.sample(4, 2)
+    assert sampler.names == ["multi"] and im.shape == (4, 3, 1, 64, 64) and lb.shape == im.shape
+
+
 def check_widen_unet():
     """Net2Net widening keeps the UNet's logits (odd widths, random weights and PReLU slopes,
     a non-square input), noise changes them a little, and narrowing is refused."""
@@ -558,6 +586,7 @@ if __name__ == "__main__":
     check_crop_tasks()
     check_merge_states()
     check_ring_holes()
+    check_many_objects()
     check_blend_state()
     check_short_frac()
     check_flip_pairs()

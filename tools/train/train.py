@@ -47,7 +47,8 @@ def parse_args(argv=None):
     ap.add_argument("--resume", default=None, help="train_state.pt to continue from")
     ap.add_argument("--data", default=None, help="folder of task folders <task>/{images,masks}/*.png")
     ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25",
-                    help="source weights (a missing source is dropped and the rest renormalized)")
+                    help="source weights: synth, multi (many small objects), superpixel, real "
+                         "(a missing source is dropped and the rest renormalized)")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--nf", type=int, default=64, help="MultiverSegNet features per block (4 blocks)")
     ap.add_argument("--unet-nf", type=int, default=32, help="ScribblePrompt-UNet features per level (4 levels)")
