@@ -3,6 +3,7 @@ number of predicted objects, in the evaluation's center-click loop.
 
     python tools/train/first_clicks_check.py DATA TASK [TASK ...] [--model M.safetensors]
         [--per-task 18] [--clicks 10]
+    python tools/train/first_clicks_check.py --reach [--model M.safetensors]
 
 Runs the UNet of a weights file (default: the shipped model) alone on the first images of each
 task folder DATA/TASK/{images,masks} at 128 x 128 (loaded as `click_rule_check.py` does), with
@@ -14,6 +15,11 @@ components predicted and in the label. Made on 2026-12-05 to see why Dice falls 
 click to the third on the many-nuclei held-out tasks. An approximation of `mvs eval`: the
 network runs at 128 x 128 and the clicks are placed there, not at the image's own size.
 CPU, 2 threads: 6-7 s for three or four tasks of 18 images (this project's 2-core VM).
+
+`--reach` prints instead how far a click reaches: the UNet's theoretical receptive field and
+the radii holding 50% and 90% of the gradient of one output pixel's logit with respect to the
+positive-click channel (a random 256 x 256 input, the pixel at its centre; a second), i.e. how
+far from a click the prediction can still depend on it.
 """
 import argparse
 import os
@@ -58,6 +64,24 @@ def trace(unet, img, lab, clicks):
     return rows
 
 
+def reach(unet, size=256, seed=0):
+    """How far a click reaches: for the logit of the centre pixel of a random [1, 5, size, size]
+    input, returns (rows spanned by the theoretical receptive field, the smallest radius in px
+    holding 50% of the absolute gradient over the positive-click channel 2, the same for 90%)."""
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(1, 5, size, size, generator=g) * 0.5).requires_grad_(True)
+    c = size // 2
+    unet(x)[0, 0, c, c].backward()
+    rows = torch.nonzero(x.grad[0].abs().sum((0, 2)) > 0).flatten()
+    gc = x.grad[0, 2].abs()
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    r = ((yy - c) ** 2 + (xx - c) ** 2).float().sqrt()
+    order = torch.argsort(r.flatten())
+    mass = torch.cumsum(gc.flatten()[order], 0) / gc.sum()
+    radius = [float(r.flatten()[order][int(torch.searchsorted(mass, q))]) for q in (0.5, 0.9)]
+    return int(rows.max() - rows.min() + 1), radius[0], radius[1]
+
+
 def summarize(per_image):
     """Lines of the report from `trace`'s lists of one task's images: per click k, the number of
     positive k-th clicks, then the means of Dice, area ratio and component counts."""
@@ -73,8 +97,9 @@ def summarize(per_image):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data", help="folder of task folders <task>/{images,masks}/*.png")
-    ap.add_argument("tasks", nargs="+", help="task folder names under DATA")
+    ap.add_argument("data", nargs="?", help="folder of task folders <task>/{images,masks}/*.png")
+    ap.add_argument("tasks", nargs="*", help="task folder names under DATA")
+    ap.add_argument("--reach", action="store_true", help="print how far a click reaches instead")
     ap.add_argument("--model", default=os.path.join(HERE, "..", "..", "weights", "multiverseg-default.safetensors"))
     ap.add_argument("--per-task", type=int, default=18, help="first images of each task (sorted by name)")
     ap.add_argument("--clicks", type=int, default=10, help="clicks per image")
@@ -82,6 +107,13 @@ def main():
     torch.set_num_threads(2)
     torch.manual_seed(0)
     unet = load_unet(args.model)
+    if args.reach:
+        span, r50, r90 = reach(unet)
+        print(f"receptive field {span} px; 50% of the positive-click gradient within {r50:.1f} px, "
+              f"90% within {r90:.1f} px (input 256 x 256)")
+        return
+    if not args.data or not args.tasks:
+        ap.error("DATA and at least one TASK are needed (or --reach)")
     for task in args.tasks:
         folder = os.path.join(args.data, task)
         per_image = []

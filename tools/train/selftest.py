@@ -18,7 +18,7 @@ from train import (FLIPS, crop_tasks, degrade_labels, ema_update, interactive_st
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
-from first_clicks_check import summarize, trace  # noqa: E402
+from first_clicks_check import reach, summarize, trace  # noqa: E402
 from widen_unet import widen, widen_state  # noqa: E402
 
 
@@ -577,6 +577,16 @@ def check_first_clicks_trace():
         assert abs(r[2] - 1.28) < 1e-6 and r[3] == 1 and r[4] == 2, r
     lines = summarize([rows, rows[:1]])
     assert len(lines) == 3 and "positive  2/2" in lines[0] and "positive  0/1" in lines[1], lines
+    # reach, on convolutions of weights 1 (gradient 1 at every pixel they see): a 3x3 one sees
+    # 3 rows, 5 of its 9 pixels lie within 1 px (more than half) and all within sqrt(2); a 5x5
+    # one sees 5 rows, 13 of 25 within 2 px and 21 of 25 (84%) within sqrt(5), all within sqrt(8)
+    for k, want in ((3, (3, 1.0, 2 ** 0.5)), (5, (5, 2.0, 8 ** 0.5))):
+        conv = torch.nn.Conv2d(5, 1, k, padding=k // 2, bias=False)
+        torch.nn.init.ones_(conv.weight)
+        got = reach(conv, 32)
+        assert got[0] == want[0] and abs(got[1] - want[1]) < 1e-5 and abs(got[2] - want[2]) < 1e-5, (k, got)
+    two = torch.nn.Sequential(torch.nn.Conv2d(5, 5, 3, padding=1), torch.nn.Conv2d(5, 1, 3, padding=1))
+    assert reach(two, 32)[0] == 5, reach(two, 32)
 
 
 if __name__ == "__main__":
