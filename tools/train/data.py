@@ -226,11 +226,14 @@ class SynthSource:
 
     def _many_field(self, b, k, m=64):
         """Many small objects per image (nuclei, cells, worms cut short): a field [b*k, 1, H, W]
-        positive inside any of 4-60 ellipses per image, scattered anew in every image, with a
-        task-level size (radius 0.03-0.15, 1 = half the image) and elongation, and a second
-        field of the same kind for distractor objects. Why: on the BBBC038 nuclei the UNet
-        trained on the four other families segments the clicked object only and never spreads
-        to the others (model card, "What the first clicks do")."""
+        positive inside any of the image's ellipses, scattered anew in every image (a task draws
+        a count of 4-60, each image 0.7-1.3 times it, within 2-64), with a task-level radius
+        (0.03-0.15, 1 = half the image; each object 0.7-1.3 times it) and elongation, and a
+        second field of the same kind, with half as many objects, for distractors (their
+        intensity is drawn like the other families' distractors, independently of the label's,
+        so it is sometimes close to it). Why: on the BBBC038 nuclei the UNet trained on the
+        four other families segments the clicked object only and never spreads to the others
+        (model card, "What the first clicks do")."""
         dev = self.device
         n = b * k
         r0 = per_task(torch.exp(urand(b, math.log(0.03), math.log(0.15), dev)), k)

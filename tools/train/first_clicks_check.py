@@ -4,6 +4,7 @@ number of predicted objects, in the evaluation's center-click loop.
     python tools/train/first_clicks_check.py DATA TASK [TASK ...] [--model M.safetensors]
         [--per-task 18] [--clicks 10]
     python tools/train/first_clicks_check.py --reach [--model M.safetensors]
+    python tools/train/first_clicks_check.py --synthetic-many 36 [--model M.safetensors] [--clicks 3]
 
 Runs the UNet of a weights file (default: the shipped model) alone on the first images of each
 task folder DATA/TASK/{images,masks} at 128 x 128 (loaded as `click_rule_check.py` does), with
@@ -16,10 +17,14 @@ click to the third on the many-nuclei held-out tasks. An approximation of `mvs e
 network runs at 128 x 128 and the clicks are placed there, not at the image's own size.
 CPU, 2 threads: 6-7 s for three or four tasks of 18 images (this project's 2-core VM).
 
-`--reach` prints instead how far a click reaches: the UNet's theoretical receptive field and
-the radii holding 50% and 90% of the gradient of one output pixel's logit with respect to the
+`--reach` prints instead how far a click reaches: the rows on which the gradient is non-zero
+(the gradient's support, at most the theoretical receptive field) and the radii holding 50% and
+90% of the gradient of one output pixel's logit with respect to the
 positive-click channel (a random 256 x 256 input, the pixel at its centre; a second), i.e. how
-far from a click the prediction can still depend on it.
+far from a click the prediction can still depend on it, at that input (the network is not
+linear: real inputs with sparse clicks may differ). `--synthetic-many N` runs the click loop on
+N tasks of the synthetic many-object family (`data.py`, `--mix ...,multi:W`; seed 5) instead of
+task folders.
 """
 import argparse
 import os
@@ -66,7 +71,7 @@ def trace(unet, img, lab, clicks):
 
 def reach(unet, size=256, seed=0):
     """How far a click reaches: for the logit of the centre pixel of a random [1, 5, size, size]
-    input, returns (rows spanned by the theoretical receptive field, the smallest radius in px
+    input, returns (rows on which the input gradient is non-zero, the smallest radius in px
     holding 50% of the absolute gradient over the positive-click channel 2, the same for 90%)."""
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(1, 5, size, size, generator=g) * 0.5).requires_grad_(True)
@@ -100,6 +105,8 @@ def main():
     ap.add_argument("data", nargs="?", help="folder of task folders <task>/{images,masks}/*.png")
     ap.add_argument("tasks", nargs="*", help="task folder names under DATA")
     ap.add_argument("--reach", action="store_true", help="print how far a click reaches instead")
+    ap.add_argument("--synthetic-many", type=int, default=0, metavar="N",
+                    help="run on N synthetic many-object tasks instead of DATA's tasks")
     ap.add_argument("--model", default=os.path.join(HERE, "..", "..", "weights", "multiverseg-default.safetensors"))
     ap.add_argument("--per-task", type=int, default=18, help="first images of each task (sorted by name)")
     ap.add_argument("--clicks", type=int, default=10, help="clicks per image")
@@ -109,11 +116,20 @@ def main():
     unet = load_unet(args.model)
     if args.reach:
         span, r50, r90 = reach(unet)
-        print(f"receptive field {span} px; 50% of the positive-click gradient within {r50:.1f} px, "
+        print(f"gradient support {span} px; 50% of the positive-click gradient within {r50:.1f} px, "
               f"90% within {r90:.1f} px (input 256 x 256)")
         return
+    if args.synthetic_many > 0:
+        from data import SynthSource
+        torch.manual_seed(5)
+        img, lab = SynthSource(128, "cpu", many=True).sample(args.synthetic_many, 1)
+        rows = [trace(unet, img[i:i + 1], lab[i:i + 1], args.clicks)
+                for i in range(img.shape[0]) if lab[i].sum() > 0]
+        print(f"synthetic many-object tasks ({len(rows)} with a label)")
+        print("\n".join(summarize(rows)))
+        return
     if not args.data or not args.tasks:
-        ap.error("DATA and at least one TASK are needed (or --reach)")
+        ap.error("DATA and at least one TASK are needed (or --reach, --synthetic-many)")
     for task in args.tasks:
         folder = os.path.join(args.data, task)
         per_image = []
