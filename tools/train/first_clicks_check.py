@@ -4,7 +4,7 @@ number of predicted objects, in the evaluation's center-click loop.
     python tools/train/first_clicks_check.py DATA TASK [TASK ...] [--model M.safetensors]
         [--per-task 18] [--clicks 10]
     python tools/train/first_clicks_check.py --reach [--model M.safetensors]
-    python tools/train/first_clicks_check.py --synthetic-many 36 [--model M.safetensors] [--clicks 3]
+    python tools/train/first_clicks_check.py --synthetic-many N [--model M.safetensors] [--clicks 10]
 
 Runs the UNet of a weights file (default: the shipped model) alone on the first images of each
 task folder DATA/TASK/{images,masks} at 128 x 128 (loaded as `click_rule_check.py` does), with
@@ -15,7 +15,10 @@ mean Dice after it, the predicted area over the label's area, and the number of 
 components predicted and in the label. Made on 2026-12-05 to see why Dice falls from the first
 click to the third on the many-nuclei held-out tasks. An approximation of `mvs eval`: the
 network runs at 128 x 128 and the clicks are placed there, not at the image's own size.
-CPU, 2 threads: 6-7 s for three or four tasks of 18 images (this project's 2-core VM).
+CPU, 2 threads: 6-7 s for three or four tasks of 18 images (this project's 2-core VM, idle).
+The click rule breaks ties at random from one seed (0) for the whole call, so the numbers move
+a little (Dice by about 0.005) with --clicks and with the tasks listed before; the model card's
+tables say which --clicks they used.
 
 `--reach` prints instead how far a click reaches: the rows on which the gradient is non-zero
 (the gradient's support, at most the theoretical receptive field) and the radii holding 50% and
