@@ -230,8 +230,9 @@ class SynthSource:
         a count of 4-60, each image 0.7-1.3 times it, within 2-64), with a task-level radius
         (0.03-0.15, 1 = half the image; each object 0.7-1.3 times it) and elongation, and a
         second field of the same kind, with half as many objects, for distractors (their
-        intensity is drawn like the other families' distractors, independently of the label's,
-        so it is sometimes close to it). Why: on the BBBC038 nuclei the UNet trained on the
+        intensity differs from the label's by at least the task's foreground/background
+        contrast, see `sample`; before 2026-12-05's third change it was drawn independently
+        and was sometimes close to it, runs many1/many2 of the model card). Why: on the BBBC038 nuclei the UNet trained on the
         four other families segments the clicked object only and never spreads to the others
         (model card, "What the first clicks do")."""
         dev = self.device
@@ -307,7 +308,17 @@ class SynthSource:
         sign = torch.where(diff >= 0, 1.0, -1.0)
         fg = torch.where(diff.abs() < cmin, mu[:, 0] + sign * cmin, mu[:, 1])
         fg = torch.where((fg > 1) | (fg < 0), mu[:, 0] - sign * cmin, fg)
-        mu = torch.stack([mu[:, 0], fg, mu[:, 2]], 1)
+        dmu = mu[:, 2]
+        if self.many:
+            # Many-object tasks: unlabelled look-alikes would teach "do not spread to objects
+            # like the clicked one", the opposite of the family's purpose, so the distractors
+            # differ from the label's intensity by at least the task's fg/bg contrast (cmin,
+            # no new random draw, so the other families' streams are unchanged).
+            dd = dmu - fg
+            dsign = torch.where(dd >= 0, 1.0, -1.0)
+            dmu = torch.where(dd.abs() < cmin, fg + dsign * cmin, dmu)
+            dmu = torch.where((dmu > 1) | (dmu < 0), fg - dsign * cmin, dmu).clamp(0.0, 1.0)
+        mu = torch.stack([mu[:, 0], fg, dmu], 1)
         rim_p = bern(b, 0.25, dev)
         rim_v = urand(b, 0.0, 1.0, dev)
         tex_amp = urand(3 * b, 0.0, 0.25, dev).view(b, 3)

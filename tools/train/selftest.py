@@ -410,8 +410,9 @@ def check_ring_holes():
 
 def check_many_objects():
     """The many-object family (`--mix ...,multi:W`): labels of several components each, laid
-    out anew in every image of a task, distractor objects only outside the label and only
-    where the tasks draw them, and the TaskSampler accepts the mix entry."""
+    out anew in every image of a task, distractor objects only outside the label, only
+    where the tasks draw them and of an intensity apart from the label's, and the
+    TaskSampler accepts the mix entry."""
     import data
     from scipy.ndimage import label as components
     torch.manual_seed(0)
@@ -449,6 +450,12 @@ def check_many_objects():
     assert not differ[lab_on > 0].any(), "a distractor drawn inside the label"
     # an image may differ nowhere (its few distractors all under the label); most must differ
     assert differ.flatten(1).any(1).sum() >= 12, differ.flatten(1).any(1)
+    # distractors do not look like the label: per task, the median intensity of the distractor
+    # pixels and of the label's differ (at least 0.29 in these draws; before the minimum
+    # contrast of 2026-12-05 four of the 16 tasks were below 0.09, the lowest 0.027)
+    gaps = [abs(float(img_on[i, 0][differ[i, 0]].median() - img_on[i, 0][lab_on[i, 0] > 0].median()))
+            for i in range(16) if differ[i, 0].any() and (lab_on[i, 0] > 0).any()]
+    assert len(gaps) >= 12 and min(gaps) >= 0.15, sorted(gaps)
     from data import TaskSampler
     sampler = TaskSampler(64, "cpu", None, "multi:1.0", log=lambda *_: None)
     im, lb = sampler.sample(4, 2)
