@@ -599,8 +599,38 @@ def skimage_images(log=print):
     return out, used
 
 
+MIX_SOURCES = ("synth", "multi", "superpixel", "real")
+
+
+def parse_mix(mix):
+    """'NAME:WEIGHT,...' (train.py's --mix) -> {name: weight}. NAME is one of MIX_SOURCES,
+    each at most once; WEIGHT a finite number >= 0 (relative: they are renormalized), at
+    least one > 0. ValueError naming the bad entry otherwise: a misspelt name used to be
+    ignored silently, so a run trained without the source it asked for."""
+    weights = {}
+    for part in mix.split(","):
+        name, sep, value = part.partition(":")
+        name = name.strip()
+        if not sep or name not in MIX_SOURCES:
+            raise ValueError(f"--mix entry {part!r}: expected NAME:WEIGHT with NAME one of "
+                             f"{', '.join(MIX_SOURCES)}")
+        if name in weights:
+            raise ValueError(f"--mix entry {part!r}: {name} is given twice")
+        try:
+            w = float(value)
+        except ValueError:
+            raise ValueError(f"--mix entry {part!r}: weight {value.strip()!r} is not a number") from None
+        if not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"--mix entry {part!r}: weight must be finite and >= 0")
+        weights[name] = w
+    if not any(w > 0 for w in weights.values()):
+        raise ValueError(f"--mix {mix!r}: no source has a weight > 0")
+    return weights
+
+
 class TaskSampler:
-    """Mixture of the sources; sample(b, s) -> images, labels [b, 1+s, 1, H, W]."""
+    """Mixture of the sources; sample(b, s) -> images, labels [b, 1+s, 1, H, W].
+    `mix` as `parse_mix` reads it (ValueError on a bad one)."""
 
     def __init__(self, size, device, data_dir=None, mix="synth:0.45,superpixel:0.3,real:0.25",
                  log=print, superpixel_cache=None):
@@ -608,10 +638,7 @@ class TaskSampler:
         self.device = device
         self.sources = {}
         self.provenance = []
-        weights = {}
-        for part in mix.split(","):
-            k, v = part.split(":")
-            weights[k.strip()] = float(v)
+        weights = parse_mix(mix)
         if weights.get("synth", 0) > 0:
             self.sources["synth"] = SynthSource(size, device)
             self.provenance.append("synthetic tasks generated on the fly (no external data)")

@@ -114,6 +114,15 @@ def main():
     ap.add_argument("--per-task", type=int, default=18, help="first images of each task (sorted by name)")
     ap.add_argument("--clicks", type=int, default=10, help="clicks per image")
     args = ap.parse_args()
+    if not os.path.isfile(args.model):
+        ap.error(f"--model {args.model}: no such file")
+    if args.clicks < 1 or args.per_task < 1:
+        ap.error("--clicks and --per-task must be >= 1")
+    if not (args.reach or args.synthetic_many > 0) and args.data:
+        missing = [t for t in args.tasks if not os.path.isdir(os.path.join(args.data, t, "images"))
+                   or not os.path.isdir(os.path.join(args.data, t, "masks"))]
+        if missing:
+            ap.error(f"task(s) {', '.join(missing)}: no images/ and masks/ folders under {args.data}")
     torch.set_num_threads(2)
     torch.manual_seed(0)
     unet = load_unet(args.model)

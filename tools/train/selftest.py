@@ -328,6 +328,30 @@ def check_ema():
             raise AssertionError(f"--ema-sp {bad} must be refused")
 
 
+def check_parse_mix():
+    """--mix: the weights as given; a misspelt name, a missing or bad weight, a repeated name
+    and an all-zero mix are refused, by parse_mix with a message naming the entry and by
+    train.py's argument parser."""
+    from data import parse_mix
+    assert parse_mix("synth:0.3, multi:0.2,superpixel:0,real:0.5") == {
+        "synth": 0.3, "multi": 0.2, "superpixel": 0.0, "real": 0.5}
+    for bad, says in (("synth:0.5,multy:0.2", "multy"), ("synth", "'synth'"), ("synth:x", "'x'"),
+                      ("synth:-1", "synth:-1"), ("synth:nan", "synth:nan"), ("synth:1,synth:2", "twice"),
+                      ("synth:0,real:0", "no source")):
+        try:
+            parse_mix(bad)
+        except ValueError as e:
+            assert says in str(e), (bad, str(e))
+        else:
+            raise AssertionError(f"--mix {bad} must be refused")
+        try:
+            parse_args(["--out", "/tmp/x", "--minutes", "1", "--mix", bad])
+        except SystemExit:
+            pass
+        else:
+            raise AssertionError(f"train.py --mix {bad} must be refused")
+
+
 def check_short_frac():
     torch.manual_seed(3)
     lab = torch.zeros(2, 1, 32, 32)
@@ -576,6 +600,29 @@ def check_crop_tasks():
         raise AssertionError(f"--crop {bad!r} accepted")
 
 
+def check_first_clicks_errors():
+    """first_clicks_check.py refuses a missing model, an unknown task and --clicks 0 with a
+    usage error (exit status 2), not a traceback."""
+    import tempfile
+    import first_clicks_check
+    with tempfile.TemporaryDirectory() as d:
+        model = os.path.join(d, "m.safetensors")
+        open(model, "wb").close()
+        for argv in (["--model", os.path.join(d, "nope.safetensors"), "--reach"],
+                     ["--model", model, d, "no_such_task"],
+                     ["--model", model, "--clicks", "0", "--reach"]):
+            saved = sys.argv
+            sys.argv = ["first_clicks_check.py"] + argv
+            try:
+                first_clicks_check.main()
+            except SystemExit as e:
+                assert e.code == 2, (argv, e.code)
+            else:
+                raise AssertionError(f"first_clicks_check {argv} must be refused")
+            finally:
+                sys.argv = saved
+
+
 def check_first_clicks_trace():
     # a fake UNet that ignores the prompts and always predicts the first square and a false
     # positive beside it: every click after the first must then be negative (the false positive,
@@ -619,10 +666,12 @@ if __name__ == "__main__":
     check_widen_unet()
     check_widen_state()
     check_first_clicks_trace()
+    check_first_clicks_errors()
     check_crop_tasks()
     check_merge_states()
     check_ring_holes()
     check_many_objects()
+    check_parse_mix()
     check_blend_state()
     check_short_frac()
     check_flip_pairs()

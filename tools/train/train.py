@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import TaskSampler, dilate, erode  # noqa: E402
+from data import TaskSampler, dilate, erode, parse_mix  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
 from prompts import (correction_center_click, correction_prompts, initial_center_click,  # noqa: E402
                      initial_prompts)
@@ -47,8 +47,9 @@ def parse_args(argv=None):
     ap.add_argument("--resume", default=None, help="train_state.pt to continue from")
     ap.add_argument("--data", default=None, help="folder of task folders <task>/{images,masks}/*.png")
     ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25",
-                    help="source weights: synth, multi (many small objects), superpixel, real "
-                         "(a missing source is dropped and the rest renormalized)")
+                    help="source weights NAME:WEIGHT,...: synth, multi (many small objects), superpixel, real "
+                         "(an unknown name or a bad weight is refused; a source without data, e.g. real "
+                         "without --data, is dropped and the rest renormalized)")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--nf", type=int, default=64, help="MultiverSegNet features per block (4 blocks)")
     ap.add_argument("--unet-nf", type=int, default=32, help="ScribblePrompt-UNet features per level (4 levels)")
@@ -137,6 +138,10 @@ def parse_args(argv=None):
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
     if not 0.0 <= args.ema_sp < 1.0:
         ap.error(f"--ema-sp {args.ema_sp} must be in [0, 1)")
+    try:
+        parse_mix(args.mix)
+    except ValueError as e:
+        ap.error(str(e))
     return args
 
 
