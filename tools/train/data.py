@@ -186,6 +186,23 @@ def intensity_aug(img, k, strength=1.0):
 # Sources
 # ----------------------------------------------------------------------------
 
+def distractor_intensity(u, fg, cmin):
+    """The many-object family's distractor intensity [b]: the uniform draw u in [0, 1] mapped
+    monotonically onto [0, fg - cmin] and [fg + cmin, 1] (within [0, 1]; fg may lie a little
+    outside it), so uniform over the intensities at least cmin from the label's fg. Where
+    no such intensity exists (not produced by `SynthSource.sample`, whose fg is at least cmin
+    from a background in [0, 1]) u is returned. Run many3 (2026-12-05) used a first version that
+    moved a too-close draw to fg +- cmin, which is the background's intensity whenever fg had
+    itself been moved away from the background: about 30% of its tasks had distractors at the
+    background's intensity, told apart only by texture and noise."""
+    lo_len = (fg - cmin).clamp(0.0, 1.0)
+    hi_start = (fg + cmin).clamp(0.0, 1.0)
+    total = lo_len + (1.0 - hi_start)
+    t = u * total
+    d = torch.where(t < lo_len, t, hi_start + (t - lo_len))
+    return torch.where(total > 0, d, u)
+
+
 class SynthSource:
     name = "synth"
 
@@ -231,8 +248,8 @@ class SynthSource:
         (0.03-0.15, 1 = half the image; each object 0.7-1.3 times it) and elongation, and a
         second field of the same kind, with half as many objects, for distractors (their
         intensity differs from the label's by at least the task's foreground/background
-        contrast, see `sample`; before 2026-12-05's third change it was drawn independently
-        and was sometimes close to it, runs many1/many2 of the model card). Why: on the BBBC038 nuclei the UNet trained on the
+        contrast, `distractor_intensity`; for runs many1/many2 of the model card it was drawn
+        independently and was sometimes close to it). Why: on the BBBC038 nuclei the UNet trained on the
         four other families segments the clicked object only and never spreads to the others
         (model card, "What the first clicks do")."""
         dev = self.device
@@ -312,12 +329,9 @@ class SynthSource:
         if self.many:
             # Many-object tasks: unlabelled look-alikes would teach "do not spread to objects
             # like the clicked one", the opposite of the family's purpose, so the distractors
-            # differ from the label's intensity by at least the task's fg/bg contrast (cmin,
-            # no new random draw, so the other families' streams are unchanged).
-            dd = dmu - fg
-            dsign = torch.where(dd >= 0, 1.0, -1.0)
-            dmu = torch.where(dd.abs() < cmin, fg + dsign * cmin, dmu)
-            dmu = torch.where((dmu > 1) | (dmu < 0), fg - dsign * cmin, dmu).clamp(0.0, 1.0)
+            # differ from the label's intensity by at least the task's fg/bg contrast (cmin;
+            # the same draw, no new one, so the other families' streams are unchanged).
+            dmu = distractor_intensity(dmu, fg, cmin)
         mu = torch.stack([mu[:, 0], fg, dmu], 1)
         rim_p = bern(b, 0.25, dev)
         rim_v = urand(b, 0.0, 1.0, dev)
@@ -611,6 +625,8 @@ def parse_mix(mix):
     for part in mix.split(","):
         name, sep, value = part.partition(":")
         name = name.strip()
+        if name in MIX_SOURCES and not sep:
+            raise ValueError(f"--mix entry {part!r}: the weight is missing (NAME:WEIGHT)")
         if not sep or name not in MIX_SOURCES:
             raise ValueError(f"--mix entry {part!r}: expected NAME:WEIGHT with NAME one of "
                              f"{', '.join(MIX_SOURCES)}")

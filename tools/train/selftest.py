@@ -335,7 +335,8 @@ def check_parse_mix():
     from data import parse_mix
     assert parse_mix("synth:0.3, multi:0.2,superpixel:0,real:0.5") == {
         "synth": 0.3, "multi": 0.2, "superpixel": 0.0, "real": 0.5}
-    for bad, says in (("synth:0.5,multy:0.2", "multy"), ("synth", "'synth'"), ("synth:x", "'x'"),
+    for bad, says in (("synth:0.5,multy:0.2", "multy"), ("synth", "missing"), ("synth:1,real", "missing"),
+                      ("synth:x", "'x'"),
                       ("synth:-1", "synth:-1"), ("synth:nan", "synth:nan"), ("synth:1,synth:2", "twice"),
                       ("synth:0,real:0", "no source")):
         try:
@@ -480,6 +481,20 @@ def check_many_objects():
     gaps = [abs(float(img_on[i, 0][differ[i, 0]].median() - img_on[i, 0][lab_on[i, 0] > 0].median()))
             for i in range(16) if differ[i, 0].any() and (lab_on[i, 0] > 0).any()]
     assert len(gaps) >= 12 and min(gaps) >= 0.15, sorted(gaps)
+    # the intensity map itself: at least cmin from fg, within [0, 1], uniform over the allowed
+    # intensities (the first version piled draws onto fg +- cmin, often the background's value)
+    g = torch.Generator().manual_seed(2)
+    u, fg = torch.rand(20000, generator=g), torch.rand(20000, generator=g) * 1.2 - 0.1
+    cmin = 0.12 + 0.48 * torch.rand(20000, generator=g)
+    d = data.distractor_intensity(u, fg, cmin)
+    ok = ((fg - cmin).clamp(0, 1) + 1 - (fg + cmin).clamp(0, 1)) > 0
+    assert ((d[ok] - fg[ok]).abs() >= cmin[ok] - 1e-6).all() and d.min() >= 0 and d.max() <= 1
+    d = data.distractor_intensity(torch.rand(20000, generator=g), torch.full((20000,), 0.5),
+                                  torch.full((20000,), 0.2))
+    for lo, hi, share in ((0.0, 0.3, 0.5), (0.7, 1.0, 0.5), (0.0, 0.15, 0.25), (0.85, 1.0, 0.25)):
+        got = float(((d >= lo) & (d <= hi)).float().mean())
+        assert abs(got - share) < 0.02, (lo, hi, got)
+    assert torch.unique(d.mul(1e4).round(), return_counts=True)[1].max() < 20, "draws pile up on one value"
     from data import TaskSampler
     sampler = TaskSampler(64, "cpu", None, "multi:1.0", log=lambda *_: None)
     im, lb = sampler.sample(4, 2)
