@@ -638,6 +638,24 @@ def check_first_clicks_errors():
                 sys.argv = saved
 
 
+def check_shift_probe():
+    """check_shift.py measures where a mask sits: a fake UNet that predicts the image's disk
+    gives Dice 1 and no shift in every case, one that predicts it 3 rows lower and 2 columns
+    left gives dy +3, dx -2, and an empty prediction gives Dice 0 and no centroid."""
+    import math
+    from check_shift import disk, probe
+    img, lab = disk()
+    exact = lambda x: x[:, :1] * 20 - 10
+    shifted = lambda x: torch.roll(x[:, :1], (3, -2), (2, 3)) * 20 - 10
+    empty = lambda x: torch.full_like(x[:, :1], -1.0)
+    for case, (d, dy, dx) in probe(exact, img, lab).items():
+        assert abs(d - 1) < 1e-9 and abs(dy) < 1e-6 and abs(dx) < 1e-6, (case, d, dy, dx)
+    for case, (d, dy, dx) in probe(shifted, img, lab).items():
+        assert abs(dy - 3) < 1e-4 and abs(dx + 2) < 1e-4 and d < 0.95, (case, d, dy, dx)
+    for case, (d, dy, dx) in probe(empty, img, lab).items():
+        assert d == 0 and math.isnan(dy) and math.isnan(dx), (case, d, dy, dx)
+
+
 def check_first_clicks_trace():
     # a fake UNet that ignores the prompts and always predicts the first square and a false
     # positive beside it: every click after the first must then be negative (the false positive,
@@ -681,6 +699,7 @@ if __name__ == "__main__":
     check_widen_unet()
     check_widen_state()
     check_first_clicks_trace()
+    check_shift_probe()
     check_first_clicks_errors()
     check_crop_tasks()
     check_merge_states()
