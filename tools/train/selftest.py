@@ -641,7 +641,8 @@ def check_first_clicks_errors():
 def check_shift_probe():
     """check_shift.py measures where a mask sits: a fake UNet that predicts the image's disk
     gives Dice 1 and no shift in every case, one that predicts it 3 rows lower and 2 columns
-    left gives dy +3, dx -2, and an empty prediction gives Dice 0 and no centroid."""
+    left gives dy +3, dx -2, an empty prediction gives Dice 0 and no centroid, and fakes that
+    echo one prompt channel see the box and the click in the right channels and cases."""
     import math
     from check_shift import disk, probe
     img, lab = disk()
@@ -654,6 +655,20 @@ def check_shift_probe():
         assert abs(dy - 3) < 1e-4 and abs(dx + 2) < 1e-4 and d < 0.95, (case, d, dy, dx)
     for case, (d, dy, dx) in probe(empty, img, lab).items():
         assert d == 0 and math.isnan(dy) and math.isnan(dx), (case, d, dy, dx)
+    # the prompt channels: a fake that returns the box channel predicts the box in the box
+    # case only; one that returns the positive-click channel predicts the click's pixel (row
+    # 64, column 55; the disk's centroid is at row 63.5, column 55.5) in the click case only
+    area = float(lab.sum())
+    box_only = lambda x: x[:, 1:2] * 20 - 10
+    res = probe(box_only, img, lab)
+    ys, xs = torch.nonzero(lab[0, 0] > 0, as_tuple=True)
+    box_area = float((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
+    assert abs(res["box"][0] - 2 * area / (area + box_area)) < 1e-9, res
+    assert res["no prompt"][0] == 0 and res["centre click"][0] == 0, res
+    pos_only = lambda x: x[:, 2:3] * 20 - 10
+    res = probe(pos_only, img, lab)
+    assert abs(res["centre click"][1] - 0.5) < 1e-4 and abs(res["centre click"][2] + 0.5) < 1e-4, res
+    assert res["box"][0] == 0 and res["no prompt"][0] == 0, res
 
 
 def check_first_clicks_trace():
