@@ -249,9 +249,9 @@ class SynthSource:
         second field of the same kind, with half as many objects, for distractors (their
         intensity differs from the label's by at least the task's foreground/background
         contrast, `distractor_intensity`; for runs many1/many2 of the model card it was drawn
-        independently and was sometimes close to it). Why: on the BBBC038 nuclei the UNet trained on the
-        four other families segments the clicked object only and never spreads to the others
-        (model card, "What the first clicks do")."""
+        independently and was sometimes close to it). Why: on the BBBC038 nuclei the UNet
+        trained on the four other families segments the clicked object only and never spreads
+        to the others (model card, "What the first clicks do")."""
         dev = self.device
         n = b * k
         r0 = per_task(torch.exp(urand(b, math.log(0.03), math.log(0.15), dev)), k)
@@ -642,6 +642,17 @@ def parse_mix(mix):
     if not any(w > 0 for w in weights.values()):
         raise ValueError(f"--mix {mix!r}: no source has a weight > 0")
     return weights
+
+
+def mix_arg(mix):
+    """argparse `type=` for --mix: the string itself once `parse_mix` accepts it, else an
+    argparse.ArgumentTypeError with parse_mix's message (a usage error, exit status 2)."""
+    import argparse
+    try:
+        parse_mix(mix)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return mix
 
 
 class TaskSampler:

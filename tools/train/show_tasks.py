@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import TaskSampler, parse_mix  # noqa: E402
+from data import TaskSampler, mix_arg  # noqa: E402
 from prompts import initial_prompts  # noqa: E402
 
 
@@ -26,13 +26,9 @@ def main():
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--context", type=int, default=5)
     ap.add_argument("--sheets", type=int, default=3)
-    ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25")
+    ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25", type=mix_arg)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    try:
-        parse_mix(args.mix)
-    except ValueError as e:
-        ap.error(str(e))
     from PIL import Image
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import TaskSampler, dilate, erode, parse_mix  # noqa: E402
+from data import TaskSampler, dilate, erode, mix_arg  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
 from prompts import (correction_center_click, correction_prompts, initial_center_click,  # noqa: E402
                      initial_prompts)
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cuda", "cpu"])
     ap.add_argument("--resume", default=None, help="train_state.pt to continue from")
     ap.add_argument("--data", default=None, help="folder of task folders <task>/{images,masks}/*.png")
-    ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25",
+    ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25", type=mix_arg,
                     help="source weights NAME:WEIGHT,...: synth, multi (many small objects), superpixel, real "
                          "(an unknown name or a bad weight is refused; a source without data, e.g. real "
                          "without --data, is dropped and the rest renormalized)")
@@ -138,10 +138,6 @@ def parse_args(argv=None):
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
     if not 0.0 <= args.ema_sp < 1.0:
         ap.error(f"--ema-sp {args.ema_sp} must be in [0, 1)")
-    try:
-        parse_mix(args.mix)
-    except ValueError as e:
-        ap.error(str(e))
     return args
 
 
