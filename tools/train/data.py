@@ -206,12 +206,18 @@ def distractor_intensity(u, fg, cmin):
 class SynthSource:
     name = "synth"
 
-    def __init__(self, size, device, many=False):
+    def __init__(self, size, device, many=False, rings=False):
         """many=True: every task is of the many-objects family (see `_many_field`); the
-        `multi` entry of TaskSampler's mix."""
+        `multi` entry of TaskSampler's mix. rings=True: every task is of the ring family (a
+        band around a hole, in 60% of tasks a hole with its own appearance, as cytoplasm around
+        a nucleus); the `ring` entry of the mix, which adds ring tasks without changing the
+        other families' share within `synth` (a quarter of it). Not both."""
+        if many and rings:
+            raise ValueError("SynthSource: many and rings exclude each other")
         self.size = size
         self.device = device
         self.many = many
+        self.rings = rings
         lin = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size * 2 - 1
         self.yy, self.xx = torch.meshgrid(lin, lin, indexing="ij")
 
@@ -281,6 +287,8 @@ class SynthSource:
         fam = torch.randint(0, 4, (b,), device=dev)  # 0 blobs, 1 polar, 2 ring, 3 tubes
         if self.many:
             fam = torch.full_like(fam, 4)  # 4 many objects, drawn per image below
+        if self.rings:
+            fam = torch.full_like(fam, 2)  # the same draws follow; only the family is fixed
         spec = spectrum_weights(b, dev, 0.0, 2.5)
         base = fractal_noise(spec, size)
         tau = urand(b, 0.0, 1.8, dev)[:, None, None, None]
@@ -613,7 +621,7 @@ def skimage_images(log=print):
     return out, used
 
 
-MIX_SOURCES = ("synth", "multi", "superpixel", "real")
+MIX_SOURCES = ("synth", "multi", "ring", "superpixel", "real")
 
 
 def parse_mix(mix):
@@ -672,6 +680,9 @@ class TaskSampler:
         if weights.get("multi", 0) > 0:
             self.sources["multi"] = SynthSource(size, device, many=True)
             self.provenance.append("synthetic many-object tasks generated on the fly (no external data)")
+        if weights.get("ring", 0) > 0:
+            self.sources["ring"] = SynthSource(size, device, rings=True)
+            self.provenance.append("synthetic ring tasks generated on the fly (no external data)")
         tasks = find_tasks(data_dir)
         if weights.get("real", 0) > 0 and tasks:
             self.sources["real"] = RealSource(tasks, size, device)

@@ -428,6 +428,35 @@ def check_ring_holes():
     assert distinct >= 2, f"{distinct} rings with a distinct hole among 192 tasks"
 
 
+def check_ring_source():
+    """The `ring` mix entry (`SynthSource(rings=True)`): every task is of the ring family, so
+    far more of its labels enclose a hole than the plain synth source's (a quarter of whose
+    tasks are rings), from the same random draws; `many` and `rings` together are refused; the
+    TaskSampler accepts the entry."""
+    from scipy.ndimage import binary_fill_holes
+    from data import TaskSampler
+
+    def with_hole(src):
+        torch.manual_seed(3)
+        _, lab = src.sample(48, 1)
+        n = 0
+        for i in range(lab.shape[0]):
+            ring = lab[i, 0].numpy() > 0
+            n += bool((binary_fill_holes(ring) & ~ring).sum() >= 0.3 * max(ring.sum(), 1))
+        return n
+    rings, plain = with_hole(SynthSource(128, "cpu", rings=True)), with_hole(SynthSource(128, "cpu"))
+    assert rings >= 30 and rings >= 2 * plain, (rings, plain)
+    try:
+        SynthSource(64, "cpu", many=True, rings=True)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("many and rings together were accepted")
+    sampler = TaskSampler(64, "cpu", None, "ring:1.0", log=lambda *_: None)
+    im, lb = sampler.sample(4, 2)
+    assert sampler.names == ["ring"] and im.shape == (4, 3, 1, 64, 64) and lb.shape == im.shape
+
+
 def check_many_objects():
     """The many-object family (`--mix ...,multi:W`): labels of several components each, laid
     out anew in every image of a task, distractor objects only outside the label, only
@@ -710,6 +739,7 @@ if __name__ == "__main__":
     check_crop_tasks()
     check_merge_states()
     check_ring_holes()
+    check_ring_source()
     check_many_objects()
     check_parse_mix()
     check_blend_state()

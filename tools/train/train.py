@@ -47,7 +47,7 @@ def parse_args(argv=None):
     ap.add_argument("--resume", default=None, help="train_state.pt to continue from")
     ap.add_argument("--data", default=None, help="folder of task folders <task>/{images,masks}/*.png")
     ap.add_argument("--mix", default="synth:0.45,superpixel:0.3,real:0.25", type=mix_arg,
-                    help="source weights NAME:WEIGHT,...: synth, multi (many small objects), superpixel, real "
+                    help="source weights NAME:WEIGHT,...: synth, multi (many small objects), ring (synth's ring family only), superpixel, real "
                          "(an unknown name or a bad weight is refused; a source without data, e.g. real "
                          "without --data, is dropped and the rest renormalized)")
     ap.add_argument("--size", type=int, default=128)
