@@ -405,6 +405,14 @@ def check_blend_state():
         except ValueError:
             continue
         raise AssertionError(f"accepted alpha {bad_alpha} / a bad tensor set")
+    # a state with a UNet weight average (--ema-sp) gets the blend there too, as a copy; a
+    # MultiverSegNet blend leaves the average alone
+    st3 = {**st2, "sp_ema": {n: torch.randn_like(v) for n, v in st["sp"].items()}}
+    out = blend_state(st3, a, b, 0.3)
+    for n in a:
+        assert torch.equal(out["sp_ema"][n], out["sp"][n]), n
+    assert out["sp_ema"][name].data_ptr() != out["sp"][name].data_ptr()
+    assert blend_state(st3, am, bm, 0.25, net="mvs")["sp_ema"] is st3["sp_ema"]
 
 
 def check_ring_holes():
