@@ -462,7 +462,8 @@ def check_ring_source():
         raise AssertionError("many and rings together were accepted")
     sampler = TaskSampler(64, "cpu", None, "ring:1.0", log=lambda *_: None)
     im, lb = sampler.sample(4, 2)
-    assert sampler.names == ["ring"] and im.shape == (4, 3, 1, 64, 64) and lb.shape == im.shape
+    assert sampler.names == ["ring"] and sampler.sources["ring"].rings
+    assert im.shape == (4, 3, 1, 64, 64) and lb.shape == im.shape
 
 
 def check_many_objects():
