@@ -340,6 +340,11 @@ class SynthSource:
             # differ from the label's intensity by at least the task's fg/bg contrast (cmin;
             # the same draw, no new one, so the other families' streams are unchanged).
             dmu = distractor_intensity(dmu, fg, cmin)
+        if self.rings:
+            # The ring source only (synth's stream stays as it was): a filled hole is drawn at
+            # least the task's contrast away from the ring, or in about 15% of those tasks the
+            # label was a ring on what looked like a solid disk (the review of 2026-12-06).
+            dmu = torch.where(filled, distractor_intensity(dmu, fg, cmin), dmu)
         mu = torch.stack([mu[:, 0], fg, dmu], 1)
         rim_p = bern(b, 0.25, dev)
         rim_v = urand(b, 0.0, 1.0, dev)
