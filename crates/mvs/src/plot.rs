@@ -123,8 +123,11 @@ pub fn line_plot(
             .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
+    let mut png = Vec::new();
     image::RgbImage::from_raw(w, h, buf)
         .ok_or_else(|| Error::new(ErrorKind::Internal, "plot buffer has the wrong size"))?
-        .save(path)
-        .map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", path.display())))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", path.display())))?;
+    // crash-safe, as every file the library writes (temporary file, then rename)
+    multiverseg::io::atomic_write(path, &png)
 }

@@ -301,7 +301,8 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
         if a.all {
             // The summary too, over the tasks done so far.
             let md = summary_text(&summaries, &all, &cfg, a.protocol.name());
-            std::fs::write(a.out.join("summary.md"), &md).map_err(|e| e.to_string())?;
+            multiverseg::io::atomic_write(&a.out.join("summary.md"), md.as_bytes())
+                .map_err(|e| e.message)?;
         }
     }
     write_results_csv(&a.out.join("results.csv"), &all).map_err(s)?;
@@ -446,7 +447,8 @@ fn click_curves(
         );
     }
     write_curves_csv(&a.out.join("curves.csv"), &all).map_err(s)?;
-    std::fs::write(a.out.join("curves.md"), &md).map_err(|e| e.to_string())?;
+    multiverseg::io::atomic_write(&a.out.join("curves.md"), md.as_bytes())
+        .map_err(|e| e.message)?;
     println!("{md}");
     println!(
         "wrote {} and {} in {:.1} s",
