@@ -14,7 +14,8 @@
 #           VTK 9, all built against the installed package.
 #   java    the Maven/JUnit suite of the Java bindings and the Java example.
 #   python  the wheel (maturin build), installed into a fresh venv, and its pytest suite
-#           (scripts/test_python.sh).
+#           (scripts/test_python.sh); the self-tests of the model-decision scripts
+#           (tools/eval/compare_runs.py, compare_curves.py; standard library only).
 #
 # Each tier first checks the system packages it needs. Missing ones are installed with
 # apt-get when --install is given (as root, Debian/Ubuntu); otherwise the script names
@@ -152,7 +153,11 @@ for t in "${tiers[@]}"; do
     cpp) run cargo test --release --workspace --test cpp_package -- --ignored ;;
     itk) run cargo test --release --workspace --test itk_vtk -- --ignored ;;
     java) run cargo test --release --workspace --test java_bindings -- --ignored ;;
-    python) run scripts/test_python.sh ;;
+    python)
+      run scripts/test_python.sh
+      run python3 tools/eval/compare_runs.py --selftest
+      run python3 tools/eval/compare_curves.py --selftest
+      ;;
   esac
   times+=("$t $(( SECONDS - tier_t0 )) s")
 done
