@@ -35,7 +35,7 @@ for a in "$@"; do
   case "$a" in
     --install) install=1 ;;
     rust|lint|gpu|c|cpp|itk|java|python) tiers+=("$a") ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown argument '$a'" >&2; exit 2 ;;
   esac
 done

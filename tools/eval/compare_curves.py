@@ -30,16 +30,28 @@ STEPS = (5, 20)
 
 
 def load(paths):
-    """{(task, seed, k, image): {step: dice}} from curves.csv files."""
+    """{(task, seed, k, image): {step: dice}} from curves.csv files, the rows without
+    context (k = 0: the UNet alone) only; `mvs eval --curves` also writes k = 8 unless run
+    with --curve-k 0, and those are MultiverSegNet's curves. ValueError when a file holds
+    no such row, or one image under several seeds (the bootstrap would count it twice)."""
     runs = collections.defaultdict(dict)
     for p in paths:
+        seeds, n = set(), 0
         with open(p, newline="") as f:
             for r in csv.DictReader(f):
+                if int(r["k"]) != 0:
+                    continue
+                n += 1
+                seeds.add(int(r["seed"]))
                 key = (r["task"], int(r["seed"]), int(r["k"]), r["image"])
                 step = int(r["step"])
                 if step in runs[key]:
                     raise ValueError(f"{p}: {key} step {step} appears twice")
                 runs[key][step] = float(r["dice"])
+        if n == 0:
+            raise ValueError(f"{p}: no curve without context (k = 0); run mvs eval with --curve-k 0")
+        if len(seeds) > 1:
+            raise ValueError(f"{p}: seeds {sorted(seeds)}; the rule's runs use --seeds 1")
     return runs
 
 
@@ -83,7 +95,8 @@ def bootstrap(units, b, seed=0):
         s = summary({t: [rng.choice(u) for _ in u] for t, u in units.items()})
         diffs.append([c - r for r, c in zip(s[0], s[1])])
         ok += passes(s)
-    lo, hi = int(0.025 * b), min(b - 1, int(0.975 * b))
+    lo = int(0.025 * b)
+    hi = b - 1 - lo
     cols = [sorted(d[i] for d in diffs) for i in range(len(diffs[0]))]
     return [(c[lo], c[hi]) for c in cols], ok / b
 
@@ -135,6 +148,23 @@ def selftest():
             continue
         raise AssertionError(f"accepted a mismatched run {bad}")
     assert pair(ref, ref)["a"] == [((0.5, 0.7), (0.5, 0.7))]
+    # load: k = 8 rows (MultiverSegNet's) are left out; several seeds or no k = 0 row refused
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        def write(rows):
+            path = os.path.join(d, "curves.csv")
+            with open(path, "w") as f:
+                f.write("task,seed,k,image,step,dice\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+            return path
+        run = load([write([("a", 0, 0, "x", 5, 0.5), ("a", 0, 8, "x", 5, 0.9)])])
+        assert dict(run) == {("a", 0, 0, "x"): {5: 0.5}}, run
+        for rows in ([("a", 0, 8, "x", 5, 0.9)], [("a", 0, 0, "x", 5, 0.5), ("a", 1, 0, "x", 5, 0.5)]):
+            try:
+                load([write(rows)])
+            except ValueError:
+                continue
+            raise AssertionError(f"accepted {rows}")
     print("compare_curves selftest: ok")
 
 

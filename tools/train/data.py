@@ -187,7 +187,8 @@ def intensity_aug(img, k, strength=1.0):
 # ----------------------------------------------------------------------------
 
 def distractor_intensity(u, fg, cmin):
-    """The many-object family's distractor intensity [b]: the uniform draw u in [0, 1] mapped
+    """The many-object family's distractor intensity [b] (and, in the ring source, a filled
+    hole's): the uniform draw u in [0, 1] mapped
     monotonically onto [0, fg - cmin] and [fg + cmin, 1] (within [0, 1]; fg may lie a little
     outside it), so uniform over the intensities at least cmin from the label's fg. Where
     no such intensity exists (not produced by `SynthSource.sample`, whose fg is at least cmin

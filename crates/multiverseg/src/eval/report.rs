@@ -61,22 +61,23 @@ pub fn write_results_csv(path: &Path, records: &[Record]) -> Result<()> {
     write_file(path, &s)
 }
 
-/// Writes in_context.csv: task,seed,k,dice.
+/// Writes in_context.csv: task,seed,k,dice (Dice exact, as in results.csv).
 pub fn write_in_context_csv(path: &Path, records: &[InContextRecord]) -> Result<()> {
     let mut s = String::from("task,seed,k,dice\n");
     for r in records {
-        writeln!(s, "{},{},{},{:.4}", r.task, r.seed, r.k, r.dice).unwrap();
+        writeln!(s, "{},{},{},{}", r.task, r.seed, r.k, r.dice).unwrap();
     }
     write_file(path, &s)
 }
 
-/// Writes curves.csv: task,seed,k,image,step,dice.
+/// Writes curves.csv: task,seed,k,image,step,dice (Dice exact, as in results.csv, so that
+/// curves.md's counts of Dice >= 0.9 can be taken from it).
 pub fn write_curves_csv(path: &Path, records: &[CurveRecord]) -> Result<()> {
     let mut s = String::from("task,seed,k,image,step,dice\n");
     for r in records {
         writeln!(
             s,
-            "{},{},{},{},{},{:.4}",
+            "{},{},{},{},{},{}",
             r.task, r.seed, r.k, r.image, r.step, r.dice
         )
         .unwrap();
