@@ -1,4 +1,4 @@
-"""Decide a candidate UNet against the shipped one from two `mvs eval --curves` runs (issue 14).
+r"""Decide a candidate UNet against the shipped one from two `mvs eval --curves` runs (issue 14).
 
     python3 tools/eval/compare_curves.py --reference SHIPPED/curves.csv \
         --candidate CANDIDATE/curves.csv [--bootstrap 5000]
@@ -35,8 +35,9 @@ def load(paths):
     with --curve-k 0, and those are MultiverSegNet's curves. ValueError when a file holds
     no such row, or one image under several seeds (the bootstrap would count it twice)."""
     runs = collections.defaultdict(dict)
+    seeds = set()  # over all files of the run: one image in two files is counted once
     for p in paths:
-        seeds, n = set(), 0
+        n = 0
         with open(p, newline="") as f:
             for r in csv.DictReader(f):
                 if int(r["k"]) != 0:
@@ -51,7 +52,7 @@ def load(paths):
         if n == 0:
             raise ValueError(f"{p}: no curve without context (k = 0); run mvs eval with --curve-k 0")
         if len(seeds) > 1:
-            raise ValueError(f"{p}: seeds {sorted(seeds)}; the rule's runs use --seeds 1")
+            raise ValueError(f"{', '.join(paths)}: seeds {sorted(seeds)}; the rule's runs use --seeds 1")
     return runs
 
 
@@ -165,6 +166,15 @@ def selftest():
             except ValueError:
                 continue
             raise AssertionError(f"accepted {rows}")
+        other = os.path.join(d, "other.csv")
+        with open(other, "w") as f:
+            f.write("task,seed,k,image,step,dice\na,1,0,x,5,0.5\n")
+        try:
+            load([write([("a", 0, 0, "x", 5, 0.5)]), other])
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("accepted two files with different seeds")
     print("compare_curves selftest: ok")
 
 
