@@ -20,7 +20,6 @@ The two runs must hold the same tasks, seeds, context sizes, images and steps; o
 script exits with status 2 and names what differs. Exit status: 0 pass, 1 fail. Standard
 library only.
 """
-import argparse
 import collections
 import csv
 import random
@@ -179,25 +178,8 @@ def selftest():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", nargs="+", help="curves.csv file(s) of the shipped UNet")
-    ap.add_argument("--candidate", nargs="+", help="curves.csv file(s) of the candidate")
-    ap.add_argument("--bootstrap", type=int, default=0, metavar="B", help="paired bootstrap resamples (0: none)")
-    ap.add_argument("--selftest", action="store_true", help="check the script on synthetic runs and exit")
-    args = ap.parse_args()
-    if args.selftest:
-        selftest()
-        return 0
-    if not args.reference or not args.candidate:
-        ap.error("--reference and --candidate are required")
-    if args.bootstrap < 0:
-        ap.error(f"--bootstrap {args.bootstrap}: must be >= 0")
-    try:
-        units = pair(load(args.reference), load(args.candidate))
-    except (ValueError, KeyError, OSError) as e:
-        print(f"compare_curves: {e}", file=sys.stderr)
-        return 2
-    return 0 if report(units, args.bootstrap) else 1
+    from compare_runs import cli  # the same command line (same folder)
+    return cli(__doc__, "compare_curves", "curves.csv", load, pair, report, selftest)
 
 
 if __name__ == "__main__":

@@ -142,10 +142,13 @@ def selftest():
     print("compare_runs selftest: ok")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", nargs="+", help="results.csv file(s) of the shipped model")
-    ap.add_argument("--candidate", nargs="+", help="results.csv file(s) of the candidate")
+def cli(doc, name, what, load, pair, report, selftest):
+    """The command line both decision scripts share (this one and compare_curves.py): parse
+    --reference/--candidate (files of `what`), --bootstrap and --selftest; return the exit
+    status (0 pass, 1 fail, 2 runs that cannot be compared)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", nargs="+", help=f"{what} file(s) of the shipped model")
+    ap.add_argument("--candidate", nargs="+", help=f"{what} file(s) of the candidate")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B", help="paired bootstrap resamples (0: none)")
     ap.add_argument("--selftest", action="store_true", help="check the script on synthetic runs and exit")
     args = ap.parse_args()
@@ -159,9 +162,13 @@ def main():
     try:
         units = pair(load(args.reference), load(args.candidate))
     except (ValueError, KeyError, OSError) as e:
-        print(f"compare_runs: {e}", file=sys.stderr)
+        print(f"{name}: {e}", file=sys.stderr)
         return 2
     return 0 if report(units, args.bootstrap) else 1
+
+
+def main():
+    return cli(__doc__, "compare_runs", "results.csv", load, pair, report, selftest)
 
 
 if __name__ == "__main__":
