@@ -34,7 +34,7 @@ def load(paths):
     with --curve-k 0, and those are MultiverSegNet's curves. ValueError when a file holds
     no such row, or one image under several seeds (the bootstrap would count it twice)."""
     runs = collections.defaultdict(dict)
-    seeds = set()  # over all files of the run: one image in two files is counted once
+    seeds = set()  # over all files of the run, checked once they are all read
     for p in paths:
         n = 0
         with open(p, newline="") as f:
@@ -50,8 +50,8 @@ def load(paths):
                 runs[key][step] = float(r["dice"])
         if n == 0:
             raise ValueError(f"{p}: no curve without context (k = 0); run mvs eval with --curve-k 0")
-        if len(seeds) > 1:
-            raise ValueError(f"{', '.join(paths)}: seeds {sorted(seeds)}; the rule's runs use --seeds 1")
+    if len(seeds) > 1:
+        raise ValueError(f"{', '.join(paths)}: seeds {sorted(seeds)}; the rule's runs use --seeds 1")
     return runs
 
 
