@@ -14,7 +14,8 @@ checkpoint (`sp.pt` or `mvs.pt` as train.py writes it, or a `train_state.pt`). B
 the same architecture; it only makes sense for two points of one training trajectory (version
 4 blended version 1's UNet, iteration 921, with its CPU continuation at 2883). The other
 network, both optimizers, the step counter and the RNG states are copied from --state
-unchanged; a UNet weight average in --state (`sp_ema`) is replaced by the blend too.
+unchanged; the blended network's weight average in --state (`sp_ema` from train.py's
+--ema-sp, `mvs_ema` from --ema-mvs), if it holds one, is replaced by the blend too.
 `--resume OUT` then continues training from the blend; `--out-net FILE` also writes
 the blended network alone, as train.py's `sp.pt`/`mvs.pt` ({"model": state dict}), for
 `mvs convert`. Written atomically (temporary file, then rename).
@@ -46,11 +47,11 @@ def blend_state(st, a, b, alpha, net="sp"):
     (1 - alpha) * a + alpha * b.
 
     a, b: {tensor name: tensor} with exactly the names and shapes of st[net]; alpha in [0, 1].
-    Everything else in `st` is shared with the input, not copied, except the UNet's weight
-    average (`sp_ema`, train.py's --ema-sp): with net "sp" a state that holds one gets the
-    blend there too (a copy), since the average is what ships since version 8, and a run
-    resumed with --ema-sp continues it; left as it was, the state would pair the blended UNet
-    with the average of the run the blend was taken from. Raises ValueError naming the
+    Everything else in `st` is shared with the input, not copied, except the blended
+    network's weight average (`sp_ema` from train.py's --ema-sp, `mvs_ema` from --ema-mvs):
+    a state that holds one gets the blend there too (a copy), since the UNet's average is what
+    ships since version 8, and a run resumed with the flag continues it; left as it was, the
+    state would pair the blended network with the average of the run the blend was taken from. Raises ValueError naming the
     argument on a bad net or alpha, a missing or extra tensor, or a shape mismatch.
     """
     if net not in ("sp", "mvs"):
@@ -67,8 +68,8 @@ def blend_state(st, a, b, alpha, net="sp"):
                                  f"the state's {net} {tuple(ref[n].shape)}")
     out = dict(st)
     out[net] = {n: ((1 - alpha) * a[n].float() + alpha * b[n].float()).contiguous() for n in ref}
-    if net == "sp" and "sp_ema" in st:
-        out["sp_ema"] = {n: v.clone() for n, v in out["sp"].items()}
+    if f"{net}_ema" in st:
+        out[f"{net}_ema"] = {n: v.clone() for n, v in out[net].items()}
     return out
 
 

@@ -24,7 +24,18 @@
 # the held-out UNet rule of tools/eval/README.md; keep FILES/train/train_state.pt for a later
 # --resume (with --ema-sp, so that the average goes on).
 #
-# Environment: OUT (required; what is written under it comes back), NF (UNet width after
+# NET=mvs trains MultiverSegNet instead (the UNet stays version 10's, no widening), from the
+# committed state with the CPU long-interaction recipe (weights/MODEL_CARD.md: `--crop 64,128
+# --extra-steps 17 --short-frac 0.5 --center-frac 0.8 --mix synth:0.45,superpixel:0.2,real:0.35`)
+# at a GPU batch (BATCH, default 32, the CPU's 8 x 4), half the CPU's learning rate (5e-5) and a
+# weight average (`--ema-mvs 0.99`). Why: every CPU MultiverSegNet run of 280-400 iterations at
+# batch 8 and lr 1e-4 lost held-out clicks, and only a device can try a larger batch. Back here:
+# `mvs convert --multiverseg FILES/train/mvs_ema.pt --scribbleprompt FILES/train/sp.pt -o
+# M.safetensors` (sp.pt is the state's UNet, written unchanged at the final save), then the
+# MultiverSegNet rule of tools/eval/README.md (held-out six tasks, then the 12-task veto).
+#
+# Environment: OUT (required; what is written under it comes back), NET (sp, the default, or
+# mvs), BATCH (MultiverSegNet tasks per iteration with NET=mvs, default 32), NF (UNet width after
 # widening, default 64; 32 skips widening), MINUTES (train.py's wall time, default 7, setup and
 # saving included), DATA (default .traindata_carry), DEVICE (default cuda; `DEVICE=cpu
 # MINUTES=4 UNET_BATCH=8` is the dry run on a machine without a GPU: with less time the
@@ -76,6 +87,17 @@ UNET_BATCH=${UNET_BATCH:-128}
 [ -d "$DATA" ] || { echo "gpu_call.sh: no task folder $DATA (run: tools/train/gpu_call.sh prepare)" >&2; exit 2; }
 mkdir -p "$OUT/train"
 STATE=weights/training/train_state.pt
+if [ "${NET:-sp}" = mvs ]; then
+    PYTHONUNBUFFERED=1 "$PY" tools/train/train.py --device "$DEVICE" --resume "$STATE" \
+        --data "$DATA" --train mvs --batch "${BATCH:-32}" --crop 64,128 --extra-steps 17 \
+        --short-frac 0.5 --center-frac 0.8 --lr 5e-5 --warmup 0 --decay-frac 0.3 \
+        --mix synth:0.45,superpixel:0.2,real:0.35 --ema-mvs 0.99 --seed 300 --minutes "$MINUTES" \
+        --save-minutes 2 --out "$OUT/train" 2>&1 | tee "$OUT/train.log"
+    rm -f "$OUT/train/superpixel_cache.pt"
+    ls -l "$OUT/train"
+    exit 0
+fi
+[ "${NET:-sp}" = sp ] || { echo "gpu_call.sh: NET=${NET} (want sp or mvs)" >&2; exit 2; }
 if [ "$NF" != 32 ]; then
     "$PY" tools/train/widen_unet.py --state "$STATE" --nf "$NF" --out "$OUT/wide_state.pt"
     STATE="$OUT/wide_state.pt"

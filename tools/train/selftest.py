@@ -2,6 +2,7 @@
     python tools/train/selftest.py      (run by smoke.sh; exits non-zero on a failure)
 """
 import os
+import random
 import sys
 
 import numpy as np
@@ -324,8 +325,29 @@ def check_ema():
         assert torch.equal(model.state_dict()[k].double(), w[k]), "the model changed"
     ema_update(ema, model, 0.0)
     assert all(torch.equal(a, b) for a, b in zip(ema.state_dict().values(), model.state_dict().values()))
-    for bad in ("1", "-0.1"):
-        assert_refused(["--ema-sp", bad], f"--ema-sp {bad}")
+    for flag in ("--ema-sp", "--ema-mvs"):
+        for bad in ("1", "-0.1"):
+            assert_refused([flag, bad], f"{flag} {bad}")
+
+
+def check_resume_seed():
+    """--seed on --resume: the streams come from (seed, step), so another seed or another step
+    gives other draws and the same pair the same draws; --seed defaults to None, which train.py
+    reads as 'restore the state's streams' on --resume and as 0 otherwise."""
+    from train import resume_seed, seed_all
+
+    def draws(seed):
+        seed_all(seed, torch.device("cpu"))
+        return torch.rand(8), np.random.rand(4), random.random()
+
+    base = draws(resume_seed(223, 8653))
+    for other in (resume_seed(223, 8653), resume_seed(203, 8653), resume_seed(223, 8654)):
+        same = [np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(base, draws(other))]
+        want = other == resume_seed(223, 8653)
+        assert all(same) == want and any(same) == want, (other, same)
+    assert 0 <= resume_seed(2**40, 10**9) < 2**32
+    assert parse_args(["--out", "/tmp/x", "--minutes", "1"]).seed is None
+    assert parse_args(["--out", "/tmp/x", "--minutes", "1", "--seed", "5"]).seed == 5
 
 
 def check_parse_mix():
@@ -413,6 +435,13 @@ def check_blend_state():
         assert torch.equal(out["sp_ema"][n], out["sp"][n]), n
     assert out["sp_ema"][name].data_ptr() != out["sp"][name].data_ptr()
     assert blend_state(st3, am, bm, 0.25, net="mvs")["sp_ema"] is st3["sp_ema"]
+    # the same for a MultiverSegNet average (--ema-mvs); a UNet blend leaves it alone
+    st4 = {**st3, "mvs_ema": {n: torch.randn_like(v) for n, v in st2["mvs"].items()}}
+    out = blend_state(st4, am, bm, 0.25, net="mvs")
+    mname = next(iter(am))
+    assert all(torch.equal(out["mvs_ema"][n], out["mvs"][n]) for n in am)
+    assert out["mvs_ema"][mname].data_ptr() != out["mvs"][mname].data_ptr()
+    assert blend_state(st4, a, b, 0.3)["mvs_ema"] is st4["mvs_ema"]
 
 
 def check_ring_holes():
@@ -769,6 +798,7 @@ if __name__ == "__main__":
     check_short_frac()
     check_flip_pairs()
     check_ema()
+    check_resume_seed()
     check_no_prompt_frac()
     check_degrade_labels()
     check_unet_context_labels()

@@ -11,6 +11,19 @@ DATA_ARGS=()
 if [ -n "${DATA:-}" ]; then DATA_ARGS=(--data "$DATA"); fi
 TINY=(--device cpu --threads 1 --nf 8 --unet-nf 8 --size 64 --batch 2 --unet-batch 8 --max-context 4 --log-every 5)
 
+# check_average NET: OUT/NET_ema.pt (a weight average, --ema-sp / --ema-mvs) has NET.pt's
+# tensor names, the state keeps it as NET_ema, and it differs from the last weights NET.pt
+check_average() {
+    $PY -c "
+import torch, sys
+out, net = sys.argv[1:3]
+a = torch.load(f'{out}/{net}_ema.pt')['model']; b = torch.load(f'{out}/{net}.pt')['model']
+s = torch.load(f'{out}/train_state.pt', weights_only=False)
+assert a.keys() == b.keys() and f'{net}_ema' in s, f'{net}_ema.pt or the state entry missing'
+assert any((a[k] - b[k]).abs().max() > 0 for k in a), 'the average equals the last weights'
+" "$OUT" "$1"
+}
+
 echo "== selftest"
 $PY tools/train/selftest.py
 
@@ -25,28 +38,27 @@ echo "run 1 ended at step $step1"
 echo "== run 2 (0.5 min, resumed)"
 $PY tools/train/train.py --out "$OUT" --minutes 0.5 "${TINY[@]}" "${DATA_ARGS[@]}" \
     --resume "$OUT/train_state.pt" --center-frac 0.5 --extra-steps 2 --context-label-noise 0.5 --crop 32,64 \
-    --context-from-unet 0.5 --context-unet-clicks 3 | tee "$OUT/run2.log"
+    --context-from-unet 0.5 --context-unet-clicks 3 --ema-mvs 0.9 --seed 7 | tee "$OUT/run2.log"
 step2=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=False)['step'])" "$OUT/train_state.pt")
 echo "run 2 ended at step $step2"
-grep -q "resumed from .*: step $step1," "$OUT/run2.log" || { echo "FAIL: run 2 did not resume at step $step1"; exit 1; }
+grep -q "resumed from .*: step $step1, .*seeded from --seed 7 and step $step1" "$OUT/run2.log" ||
+    { echo "FAIL: run 2 did not resume at step $step1 with streams from --seed 7"; exit 1; }
 first2=$(grep -m1 -oE '^step +[0-9]+' "$OUT/run2.log" | awk '{print $2}')
 if [ "$step2" -le "$step1" ] || [ "$first2" -le "$step1" ]; then
     echo "FAIL: step counter did not continue (run 1: $step1, run 2 first log: $first2, end: $step2)"; exit 1
 fi
 echo "step counter continued: $step1 -> first log $first2 -> $step2"
+# --ema-mvs: MultiverSegNet's average is written beside mvs.pt and kept in the state, and differs
+check_average mvs || { echo "FAIL: run 2's --ema-mvs output"; exit 1; }
 
 echo "== run 3 (0.3 min, resumed, the UNet only, with --flip-pairs and --ema-sp): per-network counts"
 $PY tools/train/train.py --out "$OUT" --minutes 0.3 "${TINY[@]}" "${DATA_ARGS[@]}" \
     --resume "$OUT/train_state.pt" --train sp --flip-pairs 1 --ema-sp 0.9 > "$OUT/run3.log"
 grep -q "| flip [0-9.]* |" "$OUT/run3.log" || { echo "FAIL: run 3 logged no flip-consistency loss"; exit 1; }
+grep -q "resumed from .*its random streams restored" "$OUT/run3.log" ||
+    { echo "FAIL: run 3 (no --seed) did not restore the state's random streams"; exit 1; }
 # --ema-sp: the average is written beside sp.pt and kept in the state, and differs from sp.pt
-$PY -c "
-import torch, sys
-a = torch.load(sys.argv[1] + '/sp_ema.pt')['model']; b = torch.load(sys.argv[1] + '/sp.pt')['model']
-s = torch.load(sys.argv[1] + '/train_state.pt', weights_only=False)
-assert a.keys() == b.keys() and 'sp_ema' in s, 'sp_ema.pt or the state entry missing'
-assert any((a[k] - b[k]).abs().max() > 0 for k in a), 'the average equals the last weights'
-" "$OUT" || { echo "FAIL: run 3's --ema-sp output"; exit 1; }
+check_average sp || { echo "FAIL: run 3's --ema-sp output"; exit 1; }
 counts=$($PY -c "import torch,sys; s=torch.load(sys.argv[1], weights_only=False); print(s['step'], s['steps']['mvs'], s['steps']['sp'])" "$OUT/train_state.pt")
 read -r step3 mvs3 sp3 <<< "$counts"
 if [ "$mvs3" != "$step2" ] || [ "$sp3" != "$step3" ] || [ "$step3" -le "$step2" ]; then

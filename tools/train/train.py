@@ -88,6 +88,12 @@ def parse_args(argv=None):
                          "current weights). Issue 14: the UNet's answers on the Fiji test's disk and its "
                          "held-out Dice swing between checkpoints 100 iterations apart (weights/MODEL_CARD.md); "
                          "an average of the trajectory is steadier than its last point")
+    ap.add_argument("--ema-mvs", type=float, default=0.0,
+                    help="the same weight average for MultiverSegNet (0: off; e.g. 0.98), updated after each "
+                         "MultiverSegNet step, written beside mvs.pt as mvs_ema.pt and kept in train_state.pt "
+                         "as mvs_ema. Issue 14: on the CPU at batch 8 and lr 1e-4, MultiverSegNet runs longer "
+                         "than about 250 iterations lost held-out clicks (weights/MODEL_CARD.md); a lower "
+                         "learning rate with an average of the trajectory is the next thing to try")
     ap.add_argument("--no-prompt-frac", type=float, default=0.0,
                     help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "
                          "only), as the evaluation's first prediction and the propagation over a volume are; "
@@ -124,7 +130,13 @@ def parse_args(argv=None):
                     help="synchronize and report the time split data / train step in the progress lines")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="cudnn autotuning (off by default: shapes change with S, little gain measured)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="random seed of the task stream and the initial weights (default 0). With "
+                         "--resume and no --seed, the state's random streams are restored (an exact "
+                         "continuation of an interrupted run); with --seed, the streams are seeded from "
+                         "(seed, the state's step) instead, so a resumed run with a new seed draws new "
+                         "tasks, and one resumed with its old seed does not replay its first tasks. "
+                         "Until 2026-12-06 --seed did nothing on --resume")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--crop", type=_crop_sizes, default=[0],
                     help="train on C x C windows of the --size images (0: off): each window holds a random "
@@ -136,8 +148,9 @@ def parse_args(argv=None):
     if args.flip_pairs < 0 or (args.flip_pairs > 0 and args.unet_batch % 2):
         ap.error(f"--flip-pairs {args.flip_pairs} needs a weight >= 0 and an even --unet-batch "
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
-    if not 0.0 <= args.ema_sp < 1.0:
-        ap.error(f"--ema-sp {args.ema_sp} must be in [0, 1)")
+    for flag in ("ema_sp", "ema_mvs"):
+        if not 0.0 <= getattr(args, flag) < 1.0:
+            ap.error(f"--{flag.replace('_', '-')} {getattr(args, flag)} must be in [0, 1)")
     return args
 
 
@@ -435,6 +448,21 @@ def rng_state(device):
     return st
 
 
+def seed_all(seed, device):
+    """Seed torch (and CUDA on a cuda device), Python's random and NumPy with one integer."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)
+
+
+def resume_seed(seed, step):
+    """The seed of a run resumed with --seed: a 32-bit hash of (seed, step) (NumPy's
+    SeedSequence), so two seeds, or one seed resumed at two steps, give unrelated streams."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
 def set_rng_state(st, device):
     torch.set_rng_state(st["torch"])
     random.setstate(st["python"])
@@ -462,11 +490,8 @@ def main(argv=None):
             if state["config"][k] != getattr(args, k):
                 log(f"note: --{k.replace('_', '-')} {getattr(args, k)} overridden by the checkpoint's {state['config'][k]}")
                 setattr(args, k, state["config"][k])
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
+    seed_all(0 if args.seed is None else args.seed, device)
     if device.type == "cuda":
-        torch.cuda.manual_seed(args.seed)
         torch.backends.cudnn.benchmark = args.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -499,16 +524,26 @@ def main(argv=None):
         it = state["step"]
         steps_before = base_steps(state)  # a run may train one network only
         wall_before = state["wall_s"]
-        set_rng_state(state["rng"], device)
-        log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training")
-    ema_sp = None
-    if args.ema_sp > 0:
-        ema_sp = copy.deepcopy(unet).requires_grad_(False)
-        resumed_ema = state is not None and "sp_ema" in state
-        if resumed_ema:
-            ema_sp.load_state_dict(state["sp_ema"])
-        log(f"UNet weight average (--ema-sp {args.ema_sp}): "
-            + ("continued from the state" if resumed_ema else "started from the current weights"))
+        if args.seed is None:
+            set_rng_state(state["rng"], device)
+            how = "its random streams restored"
+        else:
+            seed_all(resume_seed(args.seed, it), device)
+            how = f"random streams seeded from --seed {args.seed} and step {it}"
+        log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training; {how}")
+    # weight averages: {state key: (average module, network key, decay)}; a state's average
+    # of a network trained without its flag is dropped (train/README: what ships)
+    emas = {}
+    for key, net, flag, decay in (("sp_ema", unet, "--ema-sp", args.ema_sp),
+                                  ("mvs_ema", mvs, "--ema-mvs", args.ema_mvs)):
+        if decay > 0:
+            avg = copy.deepcopy(net).requires_grad_(False)
+            resumed_ema = state is not None and key in state
+            if resumed_ema:
+                avg.load_state_dict(state[key])
+            emas[key] = (avg, key.split("_")[0], decay)
+            log(f"{'UNet' if net is unet else 'MultiverSegNet'} weight average ({flag} {decay}): "
+                + ("continued from the state" if resumed_ema else "started from the current weights"))
     it_resumed = it  # this run's iterations are it - it_resumed
     n_mvs = sum(p.numel() for p in mvs.parameters())
     n_sp = sum(p.numel() for p in unet.parameters())
@@ -539,9 +574,10 @@ def main(argv=None):
             atomic_save({"model": export_state_dict(mvs)}, os.path.join(args.out, "mvs.pt"))
         if "sp" in nets or final:
             atomic_save({"model": export_state_dict(unet)}, os.path.join(args.out, "sp.pt"))
-            if ema_sp is not None:
-                atomic_save({"model": export_state_dict(ema_sp)}, os.path.join(args.out, "sp_ema.pt"))
-        extra = {"sp_ema": ema_sp.state_dict()} if ema_sp is not None else {}
+        for key, (avg, net, _) in emas.items():
+            if net in nets or final:
+                atomic_save({"model": export_state_dict(avg)}, os.path.join(args.out, f"{key}.pt"))
+        extra = {key: avg.state_dict() for key, (avg, _, _) in emas.items()}
         atomic_save({
             "mvs": mvs.state_dict(), "sp": unet.state_dict(),
             "opt_mvs": opt_mvs.state_dict(), "opt_sp": opt_sp.state_dict(),
@@ -625,8 +661,9 @@ def main(argv=None):
                                  pairs=pairs)
         for k, v in stats.items():
             acc[k] += v
-        if ema_sp is not None and "sp" in nets:
-            ema_update(ema_sp, unet, args.ema_sp)
+        for avg, net, decay in emas.values():
+            if net in nets:
+                ema_update(avg, mvs if net == "mvs" else unet, decay)
         tp2 = _sync_time(device, args.profile)
         prof += np.array([tp1 - tp0, tp2 - tp1])
         acc_n += 1
