@@ -18,7 +18,9 @@ unchanged; the blended network's weight average in --state (`sp_ema` from train.
 --ema-sp, `mvs_ema` from --ema-mvs), if it holds one, is replaced by the blend too.
 `--resume OUT` then continues training from the blend; `--out-net FILE` also writes
 the blended network alone, as train.py's `sp.pt`/`mvs.pt` ({"model": state dict}), for
-`mvs convert`. Written atomically (temporary file, then rename).
+`mvs convert`. Written atomically (temporary file, then rename). A `train_state.pt` given as
+--a or --b contributes its last weights of the network, not its average: pass `sp_ema.pt` or
+`mvs_ema.pt` to blend an average.
 """
 import argparse
 
@@ -51,8 +53,9 @@ def blend_state(st, a, b, alpha, net="sp"):
     network's weight average (`sp_ema` from train.py's --ema-sp, `mvs_ema` from --ema-mvs):
     a state that holds one gets the blend there too (a copy), since the UNet's average is what
     ships since version 8, and a run resumed with the flag continues it; left as it was, the
-    state would pair the blended network with the average of the run the blend was taken from. Raises ValueError naming the
-    argument on a bad net or alpha, a missing or extra tensor, or a shape mismatch.
+    state would pair the blended network with the average of the run the blend was taken
+    from. Raises ValueError naming the argument on a bad net or alpha, a missing or extra
+    tensor, or a shape mismatch.
     """
     if net not in ("sp", "mvs"):
         raise ValueError(f"net {net!r}: must be 'sp' or 'mvs'")

@@ -38,6 +38,9 @@
 # train_state.pt (20 MB) written; `mvs convert` of mvs_ema.pt + sp.pt gave version 10's UNet
 # tensors unchanged and 68 of 72 MultiverSegNet tensors moved.
 #
+# Both modes pass --seed to a resumed run, which since 2026-12-06 seeds its task stream from
+# (seed, step); the dry runs of 2026-12-04/05 drew the committed state's saved stream instead.
+#
 # Environment: OUT (required; what is written under it comes back), NET (sp, the default, or
 # mvs), BATCH (MultiverSegNet tasks per iteration with NET=mvs, default 32), NF (UNet width after
 # widening, default 64; 32 skips widening), MINUTES (train.py's wall time, default 7, setup and

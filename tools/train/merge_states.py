@@ -5,11 +5,12 @@
 
 On a 2-core CPU the two networks train fastest as two 1-thread runs from the same state
 (`train.py --train mvs` and `--train sp`). The merged state takes MultiverSegNet and its
-optimizer from --mvs, the UNet and its optimizer from --sp, the RNG state and config from
---mvs; `steps` (iterations per network) adds each run's iterations to --base's, `step` (the
-shared counter) and `wall_s` add both runs' iterations and seconds, so the compute spent is
-counted once per run. Refuses (naming the argument) runs that did not continue --base. Written
-atomically (temporary file, then rename); `train.py --resume OUT` continues from it.
+optimizer (and weight average, `mvs_ema`) from --mvs, the UNet and its optimizer (and
+`sp_ema`) from --sp, the RNG state and config from --mvs; `steps` (iterations per network)
+adds each run's iterations to --base's, `step` (the shared counter) and `wall_s` add both
+runs' iterations and seconds, so the compute spent is counted once per run. Refuses (naming
+the argument) runs that did not continue --base. Written atomically (temporary file, then
+rename); `train.py --resume OUT` continues from it.
 """
 import argparse
 
@@ -36,6 +37,11 @@ def merge_states(base, a, b):
     steps = base_steps(base)
     out = dict(a)
     out["sp"], out["opt_sp"] = b["sp"], b["opt_sp"]
+    # each network's weight average (train.py's --ema-sp / --ema-mvs) comes with the network:
+    # MultiverSegNet's from --mvs (dict(a)), the UNet's from --sp, or none
+    out.pop("sp_ema", None)
+    if "sp_ema" in b:
+        out["sp_ema"] = b["sp_ema"]
     out["steps"] = {"mvs": steps["mvs"] + da, "sp": steps["sp"] + db}
     out["step"] = base["step"] + da + db
     out["wall_s"] = a["wall_s"] + b["wall_s"] - base["wall_s"]

@@ -333,21 +333,51 @@ def check_ema():
 def check_resume_seed():
     """--seed on --resume: the streams come from (seed, step), so another seed or another step
     gives other draws and the same pair the same draws; --seed defaults to None, which train.py
-    reads as 'restore the state's streams' on --resume and as 0 otherwise."""
+    reads as 'restore the state's streams' on --resume and as 0 otherwise; a negative seed is
+    refused; init_streams does each of these (it fails if the restore came after the seeding,
+    the bug that made --seed a no-op on --resume until 2026-12-06)."""
     from train import resume_seed, seed_all
+
+    def draws_now():
+        return torch.rand(8), np.random.rand(4), random.random()
 
     def draws(seed):
         seed_all(seed, torch.device("cpu"))
-        return torch.rand(8), np.random.rand(4), random.random()
+        return draws_now()
+
+    def same(x, y):
+        return all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(x, y))
 
     base = draws(resume_seed(223, 8653))
     for other in (resume_seed(223, 8653), resume_seed(203, 8653), resume_seed(223, 8654)):
-        same = [np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(base, draws(other))]
+        eq = [np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(base, draws(other))]
         want = other == resume_seed(223, 8653)
-        assert all(same) == want and any(same) == want, (other, same)
-    assert 0 <= resume_seed(2**40, 10**9) < 2**32
+        assert all(eq) == want and any(eq) == want, (other, eq)
     assert parse_args(["--out", "/tmp/x", "--minutes", "1"]).seed is None
     assert parse_args(["--out", "/tmp/x", "--minutes", "1", "--seed", "5"]).seed == 5
+    assert_refused(["--seed", "-1"], "--seed -1")
+    # init_streams, as train.py calls it once the state is loaded: a resume without --seed
+    # draws what the saved run would have drawn next, one with --seed what (seed, step) gives,
+    # and a fresh run keeps the streams it was seeded with (they drew its initial weights)
+    from train import init_streams, rng_state
+    cpu = torch.device("cpu")
+    seed_all(5, cpu)
+    state = {"rng": rng_state(cpu), "step": 8653}
+    saved_next = draws_now()
+    seed_all(99, cpu)
+    assert init_streams(state, None, cpu) == "restored"
+    assert same(draws_now(), saved_next), "a resume without --seed must continue the saved streams"
+    assert init_streams(state, 229, cpu) == "seed 229 at step 8653"
+    got = draws_now()
+    assert same(got, draws(resume_seed(229, 8653))) and not any(
+        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(got, saved_next))
+    seed_all(3, cpu)
+    before = rng_state(cpu)
+    assert init_streams(None, None, cpu) == "seed 0" and init_streams(None, 7, cpu) == "seed 7"
+    from train import set_rng_state
+    after = draws_now()
+    set_rng_state(before, cpu)
+    assert same(after, draws_now()), "a fresh run's streams must not be re-seeded"
 
 
 def check_parse_mix():
@@ -634,8 +664,8 @@ def check_widen_state():
 
 
 def check_merge_states():
-    """Two runs from one state, one per network: each network and optimizer from its run,
-    the counters add up, and runs from elsewhere are refused."""
+    """Two runs from one state, one per network: each network, optimizer and weight average
+    from its run, the counters add up, and runs from elsewhere are refused."""
     t = lambda v: {"w": torch.full((2,), float(v))}  # noqa: E731
     base = {"mvs": t(0), "sp": t(0), "opt_mvs": "om0", "opt_sp": "os0", "step": 10,
             "wall_s": 100.0, "steps": {"mvs": 8, "sp": 6}, "rng": "r0"}
@@ -646,6 +676,10 @@ def check_merge_states():
     assert (m["opt_mvs"], m["opt_sp"], m["rng"]) == ("om1", "os2", "ra")
     assert m["steps"] == {"mvs": 11, "sp": 11} and m["step"] == 18 and m["wall_s"] == 190.0
     assert base["steps"] == {"mvs": 8, "sp": 6} and base["step"] == 10  # inputs unchanged
+    # weight averages come with their network: mvs_ema from --mvs, sp_ema from --sp or none
+    m = merge_states(base, {**a, "mvs_ema": "ma", "sp_ema": "stale"}, {**b, "sp_ema": "sb", "mvs_ema": "x"})
+    assert (m["mvs_ema"], m["sp_ema"]) == ("ma", "sb")
+    assert "sp_ema" not in merge_states(base, {**a, "sp_ema": "stale"}, b)
     for bad_a, bad_b, name in ((b, b, "--mvs"), (a, a, "--sp"), ({**a, "step": 9}, b, "--mvs")):
         try:
             merge_states(base, bad_a, bad_b)

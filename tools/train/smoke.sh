@@ -12,15 +12,19 @@ if [ -n "${DATA:-}" ]; then DATA_ARGS=(--data "$DATA"); fi
 TINY=(--device cpu --threads 1 --nf 8 --unet-nf 8 --size 64 --batch 2 --unet-batch 8 --max-context 4 --log-every 5)
 
 # check_average NET: OUT/NET_ema.pt (a weight average, --ema-sp / --ema-mvs) has NET.pt's
-# tensor names, the state keeps it as NET_ema, and it differs from the last weights NET.pt
+# tensor names, the state keeps it as NET_ema, and it differs both from the last weights
+# NET.pt and from the weights the run started from (OUT/NET_start.pt: an average never
+# updated would still equal them)
 check_average() {
     $PY -c "
 import torch, sys
 out, net = sys.argv[1:3]
 a = torch.load(f'{out}/{net}_ema.pt')['model']; b = torch.load(f'{out}/{net}.pt')['model']
+c = torch.load(f'{out}/{net}_start.pt')['model']
 s = torch.load(f'{out}/train_state.pt', weights_only=False)
 assert a.keys() == b.keys() and f'{net}_ema' in s, f'{net}_ema.pt or the state entry missing'
 assert any((a[k] - b[k]).abs().max() > 0 for k in a), 'the average equals the last weights'
+assert any((a[k] - c[k]).abs().max() > 0 for k in a), 'the average was never updated'
 " "$OUT" "$1"
 }
 
@@ -36,6 +40,7 @@ step1=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=Fal
 echo "run 1 ended at step $step1"
 
 echo "== run 2 (0.5 min, resumed)"
+cp "$OUT/mvs.pt" "$OUT/mvs_start.pt"
 $PY tools/train/train.py --out "$OUT" --minutes 0.5 "${TINY[@]}" "${DATA_ARGS[@]}" \
     --resume "$OUT/train_state.pt" --center-frac 0.5 --extra-steps 2 --context-label-noise 0.5 --crop 32,64 \
     --context-from-unet 0.5 --context-unet-clicks 3 --ema-mvs 0.9 --seed 7 | tee "$OUT/run2.log"
@@ -52,6 +57,7 @@ echo "step counter continued: $step1 -> first log $first2 -> $step2"
 check_average mvs || { echo "FAIL: run 2's --ema-mvs output"; exit 1; }
 
 echo "== run 3 (0.3 min, resumed, the UNet only, with --flip-pairs and --ema-sp): per-network counts"
+cp "$OUT/sp.pt" "$OUT/sp_start.pt"
 $PY tools/train/train.py --out "$OUT" --minutes 0.3 "${TINY[@]}" "${DATA_ARGS[@]}" \
     --resume "$OUT/train_state.pt" --train sp --flip-pairs 1 --ema-sp 0.9 > "$OUT/run3.log"
 grep -q "| flip [0-9.]* |" "$OUT/run3.log" || { echo "FAIL: run 3 logged no flip-consistency loss"; exit 1; }

@@ -148,6 +148,8 @@ def parse_args(argv=None):
     if args.flip_pairs < 0 or (args.flip_pairs > 0 and args.unet_batch % 2):
         ap.error(f"--flip-pairs {args.flip_pairs} needs a weight >= 0 and an even --unet-batch "
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
+    if args.seed is not None and args.seed < 0:
+        ap.error(f"--seed {args.seed} must be >= 0")
     for flag in ("ema_sp", "ema_mvs"):
         if not 0.0 <= getattr(args, flag) < 1.0:
             ap.error(f"--{flag.replace('_', '-')} {getattr(args, flag)} must be in [0, 1)")
@@ -463,6 +465,24 @@ def resume_seed(seed, step):
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
+def init_streams(state, seed, device):
+    """Set the random streams of the training loop; returns what was done, for config.json.
+
+    state: a resumed train_state.pt (its "rng" and "step") or None; seed: --seed or None.
+    A fresh run keeps the streams seed_all(seed or 0) started before its initial weights were
+    drawn -> "seed N"; a resumed run without --seed gets the state's streams back (an exact
+    continuation) -> "restored"; one with --seed is seeded with resume_seed(seed, step) ->
+    "seed N at step S". Called after the state is loaded, so nothing later overrides it: until
+    2026-12-06 the restore came after the seeding, and --seed did nothing on --resume."""
+    if state is None:
+        return f"seed {0 if seed is None else seed}"
+    if seed is None:
+        set_rng_state(state["rng"], device)
+        return "restored"
+    seed_all(resume_seed(seed, state["step"]), device)
+    return f"seed {seed} at step {state['step']}"
+
+
 def set_rng_state(st, device):
     torch.set_rng_state(st["torch"])
     random.setstate(st["python"])
@@ -490,7 +510,7 @@ def main(argv=None):
             if state["config"][k] != getattr(args, k):
                 log(f"note: --{k.replace('_', '-')} {getattr(args, k)} overridden by the checkpoint's {state['config'][k]}")
                 setattr(args, k, state["config"][k])
-    seed_all(0 if args.seed is None else args.seed, device)
+    seed_all(0 if args.seed is None else args.seed, device)  # the initial weights of a fresh run
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = args.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -524,13 +544,11 @@ def main(argv=None):
         it = state["step"]
         steps_before = base_steps(state)  # a run may train one network only
         wall_before = state["wall_s"]
-        if args.seed is None:
-            set_rng_state(state["rng"], device)
-            how = "its random streams restored"
-        else:
-            seed_all(resume_seed(args.seed, it), device)
-            how = f"random streams seeded from --seed {args.seed} and step {it}"
-        log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training; {how}")
+    args.streams = init_streams(state, args.seed, device)  # recorded in config.json
+    if state is not None:
+        log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training; "
+            + ("its random streams restored" if args.streams == "restored"
+               else f"random streams seeded from --seed {args.seed} and step {it}"))
     # weight averages: {state key: (average module, network key, decay)}; a state's average
     # of a network trained without its flag is dropped (train/README: what ships)
     emas = {}
