@@ -336,7 +336,7 @@ def check_resume_seed():
     reads as 'restore the state's streams' on --resume and as 0 otherwise; a negative seed is
     refused; init_streams does each of these (it fails if the restore came after the seeding,
     the bug that made --seed a no-op on --resume until 2026-12-06)."""
-    from train import resume_seed, seed_all
+    from train import init_streams, resume_seed, rng_state, seed_all, set_rng_state
 
     def draws_now():
         return torch.rand(8), np.random.rand(4), random.random()
@@ -345,12 +345,15 @@ def check_resume_seed():
         seed_all(seed, torch.device("cpu"))
         return draws_now()
 
+    def eqs(x, y):  # per stream (torch, numpy, random): equal draws?
+        return [np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(x, y)]
+
     def same(x, y):
-        return all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(x, y))
+        return all(eqs(x, y))
 
     base = draws(resume_seed(223, 8653))
     for other in (resume_seed(223, 8653), resume_seed(203, 8653), resume_seed(223, 8654)):
-        eq = [np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(base, draws(other))]
+        eq = eqs(base, draws(other))
         want = other == resume_seed(223, 8653)
         assert all(eq) == want and any(eq) == want, (other, eq)
     assert parse_args(["--out", "/tmp/x", "--minutes", "1"]).seed is None
@@ -359,7 +362,6 @@ def check_resume_seed():
     # init_streams, as train.py calls it once the state is loaded: a resume without --seed
     # draws what the saved run would have drawn next, one with --seed what (seed, step) gives,
     # and a fresh run keeps the streams it was seeded with (they drew its initial weights)
-    from train import init_streams, rng_state
     cpu = torch.device("cpu")
     seed_all(5, cpu)
     state = {"rng": rng_state(cpu), "step": 8653}
@@ -369,12 +371,10 @@ def check_resume_seed():
     assert same(draws_now(), saved_next), "a resume without --seed must continue the saved streams"
     assert init_streams(state, 229, cpu) == "seed 229 at step 8653"
     got = draws_now()
-    assert same(got, draws(resume_seed(229, 8653))) and not any(
-        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(got, saved_next))
+    assert same(got, draws(resume_seed(229, 8653))) and not any(eqs(got, saved_next))
     seed_all(3, cpu)
     before = rng_state(cpu)
     assert init_streams(None, None, cpu) == "seed 0" and init_streams(None, 7, cpu) == "seed 7"
-    from train import set_rng_state
     after = draws_now()
     set_rng_state(before, cpu)
     assert same(after, draws_now()), "a fresh run's streams must not be re-seeded"

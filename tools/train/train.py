@@ -549,18 +549,18 @@ def main(argv=None):
         log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training; "
             + ("its random streams restored" if args.streams == "restored"
                else f"random streams seeded from --seed {args.seed} and step {it}"))
-    # weight averages: {state key: (average module, network key, decay)}; a state's average
-    # of a network trained without its flag is dropped (train/README: what ships)
+    # weight averages: {network key: (average, network, decay)}, saved as f"{key}_ema"; a
+    # state's average of a network trained without its flag is dropped (train/README: what ships)
     emas = {}
-    for key, net, flag, decay in (("sp_ema", unet, "--ema-sp", args.ema_sp),
-                                  ("mvs_ema", mvs, "--ema-mvs", args.ema_mvs)):
+    for key, net, name, decay in (("sp", unet, "UNet", args.ema_sp),
+                                  ("mvs", mvs, "MultiverSegNet", args.ema_mvs)):
         if decay > 0:
             avg = copy.deepcopy(net).requires_grad_(False)
-            resumed_ema = state is not None and key in state
+            resumed_ema = state is not None and f"{key}_ema" in state
             if resumed_ema:
-                avg.load_state_dict(state[key])
-            emas[key] = (avg, key.split("_")[0], decay)
-            log(f"{'UNet' if net is unet else 'MultiverSegNet'} weight average ({flag} {decay}): "
+                avg.load_state_dict(state[f"{key}_ema"])
+            emas[key] = (avg, net, decay)
+            log(f"{name} weight average (--ema-{key} {decay}): "
                 + ("continued from the state" if resumed_ema else "started from the current weights"))
     it_resumed = it  # this run's iterations are it - it_resumed
     n_mvs = sum(p.numel() for p in mvs.parameters())
@@ -592,10 +592,10 @@ def main(argv=None):
             atomic_save({"model": export_state_dict(mvs)}, os.path.join(args.out, "mvs.pt"))
         if "sp" in nets or final:
             atomic_save({"model": export_state_dict(unet)}, os.path.join(args.out, "sp.pt"))
-        for key, (avg, net, _) in emas.items():
-            if net in nets or final:
-                atomic_save({"model": export_state_dict(avg)}, os.path.join(args.out, f"{key}.pt"))
-        extra = {key: avg.state_dict() for key, (avg, _, _) in emas.items()}
+        for key, (avg, _, _) in emas.items():
+            if key in nets or final:
+                atomic_save({"model": export_state_dict(avg)}, os.path.join(args.out, f"{key}_ema.pt"))
+        extra = {f"{key}_ema": avg.state_dict() for key, (avg, _, _) in emas.items()}
         atomic_save({
             "mvs": mvs.state_dict(), "sp": unet.state_dict(),
             "opt_mvs": opt_mvs.state_dict(), "opt_sp": opt_sp.state_dict(),
@@ -679,9 +679,9 @@ def main(argv=None):
                                  pairs=pairs)
         for k, v in stats.items():
             acc[k] += v
-        for avg, net, decay in emas.values():
-            if net in nets:
-                ema_update(avg, mvs if net == "mvs" else unet, decay)
+        for key, (avg, net, decay) in emas.items():
+            if key in nets:
+                ema_update(avg, net, decay)
         tp2 = _sync_time(device, args.profile)
         prof += np.array([tp1 - tp0, tp2 - tp1])
         acc_n += 1
