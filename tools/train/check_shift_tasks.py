@@ -25,12 +25,11 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from click_rule_check import load, load_unet  # noqa: E402
 from prompts import correction_center_click, initial_center_click  # noqa: E402
+from resolution_oracle import dice  # noqa: E402
 
 
-def dice(p, g):
-    """Dice of two boolean [H,W] arrays (1 when both are empty)."""
-    s = p.sum() + g.sum()
-    return 1.0 if s == 0 else float(2 * (p & g).sum() / s)
+SHIFTS = [(sy, sx) for sy in range(-3, 4) for sx in range(-2, 3)]  # the moves tried: (down, right)
+STILL = SHIFTS.index((0, 0))
 
 
 def moved(p, sy, sx):
@@ -43,6 +42,39 @@ def moved(p, sy, sx):
     return q
 
 
+def trace(unet, img, lab):
+    """{5, 20: ((dy, dx), [Dice per move of SHIFTS])} for one image [1,1,128,128] and its label:
+    the UNet's prediction after 5 and 20 evaluation-loop clicks, its centroid offset from the
+    label's (nan when empty) and its Dice moved by each move."""
+    g = lab[0, 0].numpy() > 0
+    gy, gx = np.nonzero(g)
+    prompts, prev = initial_center_click(lab, exact=True), torch.zeros_like(lab)
+    rec = {}
+    with torch.no_grad():
+        for k in range(1, 21):
+            logits = unet(torch.cat([img, prompts, prev], 1))
+            if k in (5, 20):
+                p = logits[0, 0].numpy() > 0
+                yy, xx = np.nonzero(p)
+                d = (yy.mean() - gy.mean(), xx.mean() - gx.mean()) if len(yy) else (np.nan, np.nan)
+                rec[k] = (d, [dice(moved(p, sy, sx), g) for sy, sx in SHIFTS])
+            one = correction_center_click(torch.zeros_like(prompts), lab, logits, exact=True)
+            prompts, prev = (prompts + one).clamp(max=1), logits
+    return rec
+
+
+def summary(rows, k):
+    """Mean dy, mean dx, and (mean Dice, images >= 0.9) unmoved and with the best move, after k
+    clicks over `rows` (trace results)."""
+    dy = np.nanmean([r[k][0][0] for r in rows])
+    dx = np.nanmean([r[k][0][1] for r in rows])
+    D = np.array([r[k][1] for r in rows])
+    m = D.mean(0)
+    ib = int(m.argmax())
+    reach = lambda i: int((D[:, i] >= 0.9).sum())  # noqa: E731
+    return dy, dx, (m[STILL], reach(STILL)), (SHIFTS[ib], m[ib], reach(ib))
+
+
 def main():
     if len(sys.argv) not in (3, 4):
         raise SystemExit(__doc__)
@@ -51,42 +83,26 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     unet = load_unet(model)
-    shifts = [(sy, sx) for sy in range(-3, 4) for sx in range(-2, 3)]
     allrows = []
     for task in sorted(t for t in os.listdir(data) if os.path.isdir(os.path.join(data, t, "images"))):
-        names = sorted(os.listdir(os.path.join(data, task, "images")))[:n]
         rows = []
-        for name in names:
+        for name in sorted(os.listdir(os.path.join(data, task, "images")))[:n]:
             img = torch.from_numpy(load(os.path.join(data, task, "images", name), False))[None, None]
             lab = torch.from_numpy(load(os.path.join(data, task, "masks", name), True))[None, None]
-            if lab.sum() == 0:
-                continue
-            g = lab[0, 0].numpy() > 0
-            prompts = initial_center_click(lab, exact=True); prev = torch.zeros_like(lab)
-            rec = {}
-            with torch.no_grad():
-                for k in range(1, 21):
-                    logits = unet(torch.cat([img, prompts, prev], 1))
-                    if k in (5, 20):
-                        p = logits[0, 0].numpy() > 0
-                        yy, xx = np.nonzero(p); gy, gx = np.nonzero(g)
-                        d = (yy.mean() - gy.mean(), xx.mean() - gx.mean()) if len(yy) else (np.nan, np.nan)
-                        rec[k] = (d, [dice(moved(p, sy, sx), g) for sy, sx in shifts])
-                    one = correction_center_click(torch.zeros_like(prompts), lab, logits, exact=True)
-                    prompts, prev = (prompts + one).clamp(max=1), logits
-            rows.append(rec)
+            if lab.sum() > 0:
+                rows.append(trace(unet, img, lab))
         if not rows:
             print(f"{task}: no image with a non-empty label, skipped")
             continue
-        allrows += [(task, r) for r in rows]
+        allrows += rows
         for k in (5, 20):
-            dy = np.nanmean([r[k][0][0] for r in rows]); dx = np.nanmean([r[k][0][1] for r in rows])
-            D = np.array([r[k][1] for r in rows]); m = D.mean(0); i0 = shifts.index((0, 0)); ib = int(m.argmax())
-            print(f"{task:34s} @{k:2d}: n {len(rows):2d} dy {dy:+.2f} dx {dx:+.2f} | Dice {m[i0]:.3f} (>=0.9: {int((D[:, i0] >= 0.9).sum())}) | best move {shifts[ib]} {m[ib]:.3f} (>=0.9: {int((D[:, ib] >= 0.9).sum())})", flush=True)
+            dy, dx, (d0, r0), (mv, db, rb) = summary(rows, k)
+            print(f"{task:34s} @{k:2d}: n {len(rows):2d} dy {dy:+.2f} dx {dx:+.2f} | Dice {d0:.3f} (>=0.9: {r0}) "
+                  f"| best move {mv} {db:.3f} (>=0.9: {rb})", flush=True)
     for k in (5, 20):
-        D = np.array([r[k][1] for _, r in allrows]); m = D.mean(0); i0 = shifts.index((0, 0)); ib = int(m.argmax())
-        dy = np.nanmean([r[k][0][0] for _, r in allrows])
-        print(f"ALL @{k}: n {len(D)} mean dy {dy:+.2f} | Dice {m[i0]:.3f} (>=0.9: {int((D[:, i0] >= 0.9).sum())}) | one move for all {shifts[ib]}: {m[ib]:.3f} (>=0.9: {int((D[:, ib] >= 0.9).sum())})")
+        dy, _, (d0, r0), (mv, db, rb) = summary(allrows, k)
+        print(f"ALL @{k}: n {len(allrows)} mean dy {dy:+.2f} | Dice {d0:.3f} (>=0.9: {r0}) "
+              f"| one move for all {mv}: {db:.3f} (>=0.9: {rb})")
 
 
 if __name__ == "__main__":

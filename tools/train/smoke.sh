@@ -29,6 +29,15 @@ assert any((a[k] - c[k]).abs().max() > 0 for k in a), 'the average was never upd
 " "$OUT" "$1"
 }
 
+# the step and the two losses of a log's first progress row (not its times or rates); a log
+# without one fails here, with its name, rather than ending the script under set -e
+first_row() {
+    local r
+    r=$(grep -m1 -E '^step +[0-9]+' "$1" | cut -d'|' -f1,5,6 || true)
+    [ -n "$r" ] || { echo "FAIL: $1 has no progress row" >&2; return 1; }
+    echo "$r"
+}
+
 echo "== selftest"
 $PY tools/train/selftest.py
 
@@ -62,8 +71,7 @@ step2=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=Fal
 echo "run 2 ended at step $step2"
 grep -q "resumed from .*: step $step1, .*seeded from --seed 7 and step $step1" "$OUT/run2.log" ||
     { echo "FAIL: run 2 did not resume at step $step1 with streams from --seed 7"; exit 1; }
-first2=$(grep -m1 -oE '^step +[0-9]+' "$OUT/run2.log" | awk '{print $2}' || true)
-[ -n "$first2" ] || { echo "FAIL: run 2 logged no progress row"; exit 1; }
+first2=$(first_row "$OUT/run2.log" | awk '{print $2}')
 if [ "$step2" -le "$step1" ] || [ "$first2" -le "$step1" ]; then
     echo "FAIL: step counter did not continue (run 1: $step1, run 2 first log: $first2, end: $step2)"; exit 1
 fi
@@ -76,14 +84,6 @@ echo "== runs 2b, 2c (0.5 min each): run 2's resume again with --seed 8, then wi
 # differ for another (2b).
 $PY tools/train/train.py --out "$OUT/seed8" --resume "$OUT/seed8/train_state.pt" "${RUN2[@]}" --seed 8 > "$OUT/run2b.log"
 $PY tools/train/train.py --out "$OUT/seed7" --resume "$OUT/seed7/train_state.pt" "${RUN2[@]}" --seed 7 > "$OUT/run2c.log"
-# the step and the two losses of a log's first progress row (not its times or rates); a log
-# without one fails here, with its name, rather than ending the script under set -e
-first_row() {
-    local r
-    r=$(grep -m1 -E '^step +[0-9]+' "$1" | cut -d'|' -f1,5,6 || true)
-    [ -n "$r" ] || { echo "FAIL: $1 has no progress row" >&2; return 1; }
-    echo "$r"
-}
 row7=$(first_row "$OUT/run2.log"); row8=$(first_row "$OUT/run2b.log"); row7c=$(first_row "$OUT/run2c.log")
 echo "first rows: --seed 7 [$row7], again [$row7c], --seed 8 [$row8]"
 [ "$row7" = "$row7c" ] || { echo "FAIL: two --seed 7 resumes of one state logged different losses"; exit 1; }
