@@ -1,5 +1,5 @@
 """Where a UNet puts a clean disk's mask: a 1 s check of the vertical shift found on 2026-12-06
-(weights/MODEL_CARD.md, "What fails the Fiji disk").
+(weights/MODEL_HISTORY.md, "What fails the Fiji disk").
 
     python tools/train/check_shift.py MODEL.safetensors [MODEL2 ...]
 

@@ -4,7 +4,7 @@
 #
 # Why the UNet, and why wider: on this project's 2-core CPU every nf-32 UNet run since
 # version 4 ends at the same held-out numbers, and widening to nf 48 for 85 CPU minutes (468
-# iterations) did not help (weights/MODEL_CARD.md, "A wider UNet"); thousands of iterations
+# iterations) did not help (weights/MODEL_HISTORY.md, "A wider UNet"); thousands of iterations
 # of a wider UNet need a GPU.
 #
 # Here, once per session, make the copy that travels (the links in .traindata point into
@@ -25,7 +25,7 @@
 # --resume (with --ema-sp, so that the average goes on).
 #
 # NET=mvs trains MultiverSegNet instead (the UNet stays version 10's, no widening), from the
-# committed state with the CPU long-interaction recipe (weights/MODEL_CARD.md: `--crop 64,128
+# committed state with the CPU long-interaction recipe (weights/MODEL_HISTORY.md: `--crop 64,128
 # --extra-steps 17 --short-frac 0.5 --center-frac 0.8 --mix synth:0.45,superpixel:0.2,real:0.35`)
 # at a GPU batch (BATCH, default 32, the CPU's 8 x 4), half the CPU's learning rate (5e-5) and a
 # weight average (`--ema-mvs 0.99`). Why: every CPU MultiverSegNet run of 280-400 iterations at
@@ -109,7 +109,7 @@ if [ "$NF" != 32 ]; then
     "$PY" tools/train/widen_unet.py --state "$STATE" --nf "$NF" --out "$OUT/wide_state.pt"
     STATE="$OUT/wide_state.pt"
 fi
-# Version 7's UNet recipe (weights/MODEL_CARD.md, Training: version 6's with longer
+# Version 7's UNet recipe (weights/MODEL_HISTORY.md, Training: version 6's with longer
 # interactions, up to 17 extra steps in half of the iterations) with a GPU batch, the decay
 # over the last 40%, and the weight average of versions 8 and 9 (`--ema-sp 0.99`, started from
 # the widened weights). No warm-up: train.py's --warmup counts the shared iteration counter,

@@ -86,13 +86,13 @@ def parse_args(argv=None):
                          "written beside sp.pt as sp_ema.pt (same format, for `mvs convert`) and into "
                          "train_state.pt (a resumed run continues it; a state without one starts it from the "
                          "current weights). Issue 14: the UNet's answers on the Fiji test's disk and its "
-                         "held-out Dice swing between checkpoints 100 iterations apart (weights/MODEL_CARD.md); "
+                         "held-out Dice swing between checkpoints 100 iterations apart (weights/MODEL_HISTORY.md); "
                          "an average of the trajectory is steadier than its last point")
     ap.add_argument("--ema-mvs", type=float, default=0.0,
                     help="the same weight average for MultiverSegNet (0: off; e.g. 0.98), updated after each "
                          "MultiverSegNet step, written beside mvs.pt as mvs_ema.pt and kept in train_state.pt "
                          "as mvs_ema. Issue 14: on the CPU at batch 8 and lr 1e-4, MultiverSegNet runs longer "
-                         "than about 250 iterations lost held-out clicks (weights/MODEL_CARD.md); a lower "
+                         "than about 250 iterations lost held-out clicks (weights/MODEL_HISTORY.md); a lower "
                          "learning rate with an average of the trajectory is the next thing to try")
     ap.add_argument("--no-prompt-frac", type=float, default=0.0,
                     help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "

@@ -54,7 +54,7 @@ class SegmentStackTest {
   // version 4's UNet: 0.898) and passes; version 7 (new UNet) gives 0.908 there and 0.896 on
   // this test's clicked slice (measured 2026-12-05). Two UNet candidates of 2026-12-05,
   // better on the held-out tasks, failed here (0.863 and 0.880 on the clicked slice) and were
-  // not shipped (weights/MODEL_CARD.md); check_disk.py reads 0.012-0.017 above this test.
+  // not shipped (weights/MODEL_HISTORY.md); check_disk.py reads 0.012-0.017 above this test.
   // Version 8 (an exponential moving average of a UNet run's weights) gives 0.900 there and
   // 0.891 on this test's clicked slice; that run's final raw weights gave 0.873 (not shipped).
   // Version 9 (the same average, trained on) gives 0.898 there and 0.893 here; version 10 (the
