@@ -15,7 +15,8 @@
 #   java    the Maven/JUnit suite of the Java bindings and the Java example.
 #   python  the wheel (maturin build), installed into a fresh venv, and its pytest suite
 #           (scripts/test_python.sh); the self-tests of the model-decision scripts
-#           (tools/eval/compare_runs.py, compare_curves.py; standard library only).
+#           (tools/eval/compare_runs.py, compare_curves.py, decide.sh's test_decide.sh;
+#           standard library only).
 #
 # Each tier first checks the system packages it needs. Missing ones are installed with
 # apt-get when --install is given (as root, Debian/Ubuntu); otherwise the script names
@@ -35,7 +36,7 @@ for a in "$@"; do
   case "$a" in
     --install) install=1 ;;
     rust|lint|gpu|c|cpp|itk|java|python) tiers+=("$a") ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "scripts/test.sh: unknown argument '$a'" >&2; exit 2 ;;
   esac
 done
@@ -157,6 +158,7 @@ for t in "${tiers[@]}"; do
       run scripts/test_python.sh
       run python3 tools/eval/compare_runs.py --selftest
       run python3 tools/eval/compare_curves.py --selftest
+      run tools/eval/test_decide.sh
       ;;
   esac
   times+=("$t $(( SECONDS - tier_t0 )) s")

@@ -21,8 +21,9 @@
 # Back here: `mvs convert --multiverseg FILES/train/mvs.pt --scribbleprompt
 # FILES/train/sp_ema.pt -o M.safetensors` (the weight average, the candidate fixed before the
 # call, as for versions 8 and 9; version 8's run's last weights failed the Fiji test), then
-# the held-out UNet rule of tools/eval/README.md; keep FILES/train/train_state.pt for a later
-# --resume (with --ema-sp, so that the average goes on).
+# the UNet rule of tools/eval/README.md and the Fiji test: `HELDOUT=DIR tools/eval/decide.sh
+# unet M.safetensors OUT`; keep FILES/train/train_state.pt for a later --resume (with
+# --ema-sp, so that the average goes on).
 #
 # NET=mvs trains MultiverSegNet instead (the UNet stays version 10's, no widening), from the
 # committed state with the CPU long-interaction recipe (weights/MODEL_HISTORY.md: `--crop 64,128
@@ -32,7 +33,8 @@
 # batch 8 and lr 1e-4 lost held-out clicks, and only a device can try a larger batch. Back here:
 # `mvs convert --multiverseg FILES/train/mvs_ema.pt --scribbleprompt FILES/train/sp.pt -o
 # M.safetensors` (sp.pt is the state's UNet, written unchanged at the final save), then the
-# MultiverSegNet rule of tools/eval/README.md (held-out six tasks, then the 12-task veto).
+# MultiverSegNet rule of tools/eval/README.md (held-out six tasks, then the 12-task veto):
+# `HELDOUT=DIR EVALTASKS=DIR tools/eval/decide.sh mvs M.safetensors OUT`.
 # Dry run (2026-12-06, this project's 2-core VM beside an evaluation: `NET=mvs DEVICE=cpu
 # MINUTES=4 BATCH=2 DATA=.traindata`): setup 151 s, 14 iterations, mvs.pt, mvs_ema.pt, sp.pt and
 # train_state.pt (20 MB) written; `mvs convert` of mvs_ema.pt + sp.pt gave version 10's UNet
