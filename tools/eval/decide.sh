@@ -6,51 +6,69 @@
 # unet: CANDIDATE must hold the shipped MultiverSegNet unchanged. The UNet rule: its Dice
 #       averaged over the held-out tasks higher than the shipped UNet's after 5 and after 20
 #       centre clicks (compare_curves.py against the shipped curves committed in REF_HELDOUT),
-#       then the Fiji test (scripts/test.sh java with CANDIDATE as the default model; the
-#       default model is restored afterwards, also on failure or interruption).
+#       then the Fiji test.
 # mvs:  CANDIDATE must hold the shipped UNet unchanged. The held-out rule (compare_runs.py:
 #       fewer MultiverSeg-arm clicks pooled over the held-out tasks and a reduction averaged
 #       over them at least the shipped model's), then the veto on the 12 evaluation tasks
 #       (the same comparison against the shipped model's committed 12-task run; needs
-#       EVALTASKS).
+#       EVALTASKS), then the Fiji test (its other slices are MultiverSegNet's).
+# The Fiji test: `scripts/test.sh java` with CANDIDATE as the default model; the shipped file
+# is put back afterwards (also on failure or interruption) and the tier runs again, so that
+# everything it built embeds the shipped model again.
 #
 # HELDOUT: the six held-out tasks (tools/eval/prepare_heldout.py, both sets, in one folder);
 # EVALTASKS: the 12 evaluation tasks of ../shared/data (a folder of links). MVS (default
 # target/release/mvs) and PYTHON (default python3; standard library only) may be set.
-# Every step's output stays in OUT; the last line says SHIP or KEEP.
-# Exit status: 0 ship, 1 keep, 2 a usage error, a candidate that changes the wrong network or
-# a step that failed (ERROR).
-# Time on this project's 2-core VM: unet about 25 s, then the java tier twice (candidate,
-# then shipped model: about 3 minutes with a warm build);
-# mvs about 20 minutes for the held-out protocol, 12 more for the veto.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-# The shipped model's committed reference runs. Update both when a new version ships
-# (weights/eval/heldout_vN/unet_curves.csv, results.csv and weights/eval/vN/results.csv).
-REF_HELDOUT=weights/eval/heldout_v10
-REF_EVAL12=weights/eval/v10
+# Relative paths are taken from the caller's folder. Every step's output stays in OUT.
+# The last line is `SHIP: ...` (exit status 0), `KEEP: ...` (1) or `ERROR: ...` (2: a step
+# failed, two runs could not be compared, or the candidate changes the other network).
+# Time on this project's 2-core VM: unet about 25 s, then the java tier twice (about 3
+# minutes with a warm build); mvs about 20 minutes for the held-out protocol, 12 more for the
+# veto, then the java tier twice.
+set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 verdict() { echo "$1: $2"; exit "$3"; }
-usage() { sed -n '2,25p' "$0" >&2; exit 2; }
+usage() { sed -n '2,27p' "$0" >&2; echo "ERROR: usage" >&2; exit 2; }
+# Any command that fails outside a checked place is an error, never a verdict.
+trap 'verdict ERROR "line $LINENO failed" 2' ERR
+
+caller=$PWD
+abs() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$caller/$1" ;; esac; }
 [ $# -eq 3 ] || usage
-net=$1 cand=$2 out=$3
-case "$net" in unet|mvs) ;; *) echo "decide.sh: NET must be unet or mvs, not '$net'" >&2; exit 2 ;; esac
-[ -f "$cand" ] || { echo "decide.sh: CANDIDATE '$cand' is not a file" >&2; exit 2; }
-[ -n "${HELDOUT:-}" ] && [ -d "$HELDOUT" ] || { echo "decide.sh: set HELDOUT to the held-out tasks' folder" >&2; exit 2; }
+net=$1
+case "$net" in unet|mvs) ;; *) verdict ERROR "NET must be unet or mvs, not '$net'" 2 ;; esac
+cand=$(abs "$2") out=$(abs "$3")
+[ -f "$cand" ] || verdict ERROR "CANDIDATE '$2' is not a file" 2
+[ -n "${HELDOUT:-}" ] && [ -d "$HELDOUT" ] || verdict ERROR "set HELDOUT to the held-out tasks' folder" 2
+HELDOUT=$(abs "$HELDOUT")
 if [ "$net" = mvs ]; then
-  [ -n "${EVALTASKS:-}" ] && [ -d "$EVALTASKS" ] || { echo "decide.sh: set EVALTASKS to the 12 evaluation tasks' folder" >&2; exit 2; }
+  [ -n "${EVALTASKS:-}" ] && [ -d "$EVALTASKS" ] || verdict ERROR "set EVALTASKS to the 12 evaluation tasks' folder" 2
+  EVALTASKS=$(abs "$EVALTASKS")
 fi
-MVS=${MVS:-target/release/mvs}
-FIJI_CMD=${FIJI_CMD:-scripts/test.sh java}  # replaced only by tools/eval/test_decide.sh
+[ -n "${MVS:-}" ] && MVS=$(abs "$MVS")
 PYTHON=${PYTHON:-python3}
-[ -x "$MVS" ] || { echo "decide.sh: no mvs binary at '$MVS' (cargo build --release --bin mvs, or set MVS)" >&2; exit 2; }
+cd "$(dirname "$0")/../.."
+MVS=${MVS:-$PWD/target/release/mvs}
+[ -x "$MVS" ] || verdict ERROR "no mvs binary at '$MVS' (cargo build --release --bin mvs, or set MVS)" 2
+
+# The shipped model's committed reference runs and the model they were made with. Update all
+# three when a new version ships (weights/eval/heldout_vN/unet_curves.csv, results.csv and
+# weights/eval/vN/results.csv; the new model's SHA-256).
+REF_HELDOUT=weights/eval/heldout_v10
+REF_EVAL12=weights/eval/v10
+REF_SHA256=88e05e6814db0e991f5f681c0a734078287770edb095ba3d0cc6ed6036d02f00
+# The default model the Fiji test compiles in. tools/eval/test_decide.sh points these at
+# copies and stand-ins; nothing else should set them.
+shipped=${DECIDE_TEST_SHIPPED:-weights/multiverseg-default.safetensors}
+fiji_cmd=${DECIDE_TEST_FIJI_CMD:-scripts/test.sh java}
+
 mkdir -p "$out"
-shipped=weights/multiverseg-default.safetensors
+sha=$(sha256sum "$shipped" | cut -d' ' -f1)
+[ "$sha" = "$REF_SHA256" ] || verdict ERROR "$shipped (SHA-256 $sha) is not the model the references in $REF_HELDOUT and $REF_EVAL12 were made with ($REF_SHA256): restore it, or update the references at the top of this script" 2
 
 # 1. The candidate changes only the network being decided: the other one's tensors must equal
 #    the shipped model's bit for bit, or the decision would measure two changes at once.
-"$PYTHON" - "$net" "$cand" "$shipped" <<'PY' || exit 2
+"$PYTHON" - "$net" "$cand" "$shipped" <<'PY' || verdict ERROR "the candidate cannot be decided as a $net candidate (above)" 2
 import json, struct, sys
 net, cand, shipped = sys.argv[1:]
 
@@ -62,12 +80,12 @@ def tensors(path):
     try:
         (n,) = struct.unpack("<Q", blob[:8])
         head = json.loads(blob[8:8 + n])
-    except (struct.error, ValueError) as e:
-        sys.exit(f"decide.sh: {path} is not a safetensors file ({e})")
-    head.pop("__metadata__", None)
-    base = 8 + n
-    return {k: (v["dtype"], v["shape"], blob[base + v["data_offsets"][0]:base + v["data_offsets"][1]])
-            for k, v in head.items()}
+        head.pop("__metadata__", None)
+        base = 8 + n
+        return {k: (v["dtype"], v["shape"], blob[base + v["data_offsets"][0]:base + v["data_offsets"][1]])
+                for k, v in head.items()}
+    except (struct.error, ValueError, KeyError, TypeError, AttributeError) as e:
+        sys.exit(f"decide.sh: {path} is not a safetensors file ({e!r})")
 
 a, b = tensors(shipped), tensors(cand)
 if set(a) != set(b):
@@ -81,62 +99,66 @@ if bad:
     sys.exit(f"decide.sh: the candidate's {other} differs from the shipped one ({len(bad)} tensors, "
              f"e.g. {bad[0]}); a {net} candidate must carry the shipped {other} unchanged")
 changed = sum(a[k] != b[k] for k in decided)
+if changed == 0:
+    sys.exit(f"decide.sh: the candidate's {'UNet' if net == 'unet' else 'MultiverSegNet'} is the shipped one")
 print(f"candidate: the other network identical to the shipped one ({len(keep)} tensors); "
       f"{changed} of {len(decided)} tensors of the decided network differ")
 PY
 sha256sum "$cand" | tee "$out/candidate.sha256"
 
-if [ "$net" = unet ]; then
-  "$MVS" eval --model "$cand" --all "$HELDOUT" --curves --curve-k 0 --n 18 --seeds 1 --threads 2 \
-    --backend cpu --out "$out/curves" > "$out/curves.log" 2>&1 || verdict ERROR "mvs eval failed ($out/curves.log)" 2
-  set +e
-  "$PYTHON" tools/eval/compare_curves.py --reference "$REF_HELDOUT/unet_curves.csv" \
-    --candidate "$out/curves/curves.csv" --bootstrap 5000 | tee "$out/compare_curves.txt"
-  rc=${PIPESTATUS[0]}
-  set -e
-  [ "$rc" -eq 2 ] && verdict ERROR "compare_curves.py could not compare the runs" 2
-  [ "$rc" -eq 0 ] || verdict KEEP "the UNet rule fails on the held-out tasks" 1
-  # The Fiji test reads the compiled-in default model, so the candidate replaces the file for
-  # the java tier; the trap puts the shipped file back whatever happens.
+# compare NAME COMMAND...: runs a compare_*.py, keeps its output in OUT/NAME.txt; returns 0 on
+# PASS, 1 on a FAIL the script printed as such; anything else is an error.
+compare() {
+  local name=$1 rc=0; shift
+  "$PYTHON" "$@" > "$out/$name.txt" 2>&1 || rc=$?
+  cat "$out/$name.txt"
+  [ "$rc" -eq 0 ] && grep -q '^rule: PASS' "$out/$name.txt" && return 0
+  [ "$rc" -eq 1 ] && grep -q '^rule: FAIL' "$out/$name.txt" && return 1
+  verdict ERROR "$* exited with status $rc without a verdict ($out/$name.txt)" 2
+}
+
+# fiji: the Fiji test with the candidate compiled in as the default model; returns its status.
+fiji() {
+  local backup rc=0
   backup=$(mktemp)
   cp "$shipped" "$backup"
-  trap 'cp "$backup" "$shipped"; rm -f "$backup"' EXIT  # a build may still hold the candidate: rerun it
+  trap 'cp "$backup" "$shipped"; rm -f "$backup"; echo "decide.sh: interrupted; the default model is restored, but the last build may still embed the candidate: run scripts/test.sh java" >&2' EXIT
   cp "$cand" "$shipped"
-  set +e
-  bash -c "$FIJI_CMD" > "$out/fiji.log" 2>&1
-  rc=$?
-  set -e
+  rm -rf bindings/java/target/surefire-reports
+  { echo "+ $fiji_cmd"; bash -c "$fiji_cmd"; } > "$out/fiji.log" 2>&1 || rc=$?
   # the candidate's Dice per slice, before the rerun below overwrites the reports
   grep -h -o 'Dice per slice[^<"]*' bindings/java/target/surefire-reports/*.xml 2>/dev/null | sort -u | tee "$out/fiji_dice.txt" || true
   cp "$backup" "$shipped"
-  # The java tier rebuilt the workspace (the libraries it copies to target/release, the mvs
-  # binary) with the candidate compiled in as the default model. Running the tier again
-  # rebuilds all of it with the shipped model and checks that the shipped model passes.
-  bash -c "$FIJI_CMD" > "$out/fiji_shipped.log" 2>&1 ||
+  rm -f "$backup"
+  trap - EXIT
+  # The tier rebuilt the workspace (the libraries it copies to target/release, the mvs binary)
+  # with the candidate compiled in. Running it again rebuilds all of that with the shipped
+  # model and checks that the shipped model passes.
+  { echo "+ $fiji_cmd"; bash -c "$fiji_cmd"; } > "$out/fiji_shipped.log" 2>&1 ||
     verdict ERROR "the Fiji test fails with the shipped model restored ($out/fiji_shipped.log)" 2
-  [ "$rc" -eq 0 ] || verdict KEEP "the UNet rule passes, the Fiji test fails ($out/fiji.log)" 1
+  return "$rc"
+}
+
+if [ "$net" = unet ]; then
+  "$MVS" eval --model "$cand" --all "$HELDOUT" --curves --curve-k 0 --n 18 --seeds 1 --threads 2 \
+    --backend cpu --out "$out/curves" > "$out/curves.log" 2>&1 || verdict ERROR "mvs eval failed ($out/curves.log)" 2
+  compare compare_curves tools/eval/compare_curves.py --reference "$REF_HELDOUT/unet_curves.csv" \
+    --candidate "$out/curves/curves.csv" --bootstrap 5000 || verdict KEEP "the UNet rule fails on the held-out tasks" 1
+  fiji || verdict KEEP "the UNet rule passes, the Fiji test fails ($out/fiji.log)" 1
   verdict SHIP "the UNet rule and the Fiji test pass" 0
 fi
 
 "$MVS" eval --model "$cand" --all "$HELDOUT" --n 18 --seeds 3 --threads 2 --backend cpu \
   --out "$out/heldout" > "$out/heldout.log" 2>&1 || verdict ERROR "mvs eval failed ($out/heldout.log)" 2
-set +e
-"$PYTHON" tools/eval/compare_runs.py --reference "$REF_HELDOUT/results.csv" \
-  --candidate "$out/heldout/results.csv" --bootstrap 5000 | tee "$out/compare_heldout.txt"
-rc=${PIPESTATUS[0]}
-set -e
-[ "$rc" -eq 2 ] && verdict ERROR "compare_runs.py could not compare the held-out runs" 2
-[ "$rc" -eq 0 ] || verdict KEEP "the held-out rule fails" 1
+compare compare_heldout tools/eval/compare_runs.py --reference "$REF_HELDOUT/results.csv" \
+  --candidate "$out/heldout/results.csv" --bootstrap 5000 || verdict KEEP "the held-out rule fails" 1
 "$MVS" eval --model "$cand" --all "$EVALTASKS" --n 18 --seeds 3 --threads 2 --backend cpu \
   --out "$out/eval12" > "$out/eval12.log" 2>&1 || verdict ERROR "mvs eval failed ($out/eval12.log)" 2
-set +e
-# With the shipped UNet both runs share the baseline arm, so "fewer pooled MultiverSeg-arm
-# clicks and a per-task reduction at least the shipped one's" is the veto's "per-task and
-# pooled saving at least the shipped model's" (up to an exact tie in clicks).
-"$PYTHON" tools/eval/compare_runs.py --reference "$REF_EVAL12/results.csv" \
-  --candidate "$out/eval12/results.csv" --bootstrap 5000 | tee "$out/compare_eval12.txt"
-rc=${PIPESTATUS[0]}
-set -e
-[ "$rc" -eq 2 ] && verdict ERROR "compare_runs.py could not compare the 12-task runs" 2
-[ "$rc" -eq 0 ] || verdict KEEP "the held-out rule passes, the 12-task veto fails" 1
-verdict SHIP "the held-out rule and the 12-task veto pass" 0
+# With the shipped UNet both runs share the baseline arm (compare_runs.py refuses runs whose
+# baselines differ), so "fewer pooled MultiverSeg-arm clicks and a per-task reduction at least
+# the shipped one's" is the veto's "per-task and pooled saving at least the shipped model's",
+# with the shipped savings unrounded and an exact tie in pooled clicks counted as a failure.
+compare compare_eval12 tools/eval/compare_runs.py --reference "$REF_EVAL12/results.csv" \
+  --candidate "$out/eval12/results.csv" --bootstrap 5000 || verdict KEEP "the held-out rule passes, the 12-task veto fails" 1
+fiji || verdict KEEP "the held-out rule and the 12-task veto pass, the Fiji test fails ($out/fiji.log)" 1
+verdict SHIP "the held-out rule, the 12-task veto and the Fiji test pass" 0

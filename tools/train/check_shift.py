@@ -11,7 +11,7 @@ resized; optionally Gaussian noise), run through the UNet in PyTorch
 same click), and with the disk's bounding box alone. Per
 case: Dice, and the predicted mask's centroid minus the disk's, dy (px, + is down) and dx
 (+ is right). An unbiased UNet has dy and dx near 0 with a click or a box; version 9 has dy
-+4.3 with the centre click on the clean disk, versions 1-3 +0.4 (the model card's table).
++4.3 with the centre click on the clean disk, versions 1-3 +0.4 (the table in weights/MODEL_HISTORY.md).
 Needs torch, numpy, safetensors.
 """
 import argparse

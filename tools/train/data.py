@@ -255,10 +255,10 @@ class SynthSource:
         (0.03-0.15, 1 = half the image; each object 0.7-1.3 times it) and elongation, and a
         second field of the same kind, with half as many objects, for distractors (their
         intensity differs from the label's by at least the task's foreground/background
-        contrast, `distractor_intensity`; for runs many1/many2 of the model card it was drawn
+        contrast, `distractor_intensity`; for runs many1/many2 of weights/MODEL_HISTORY.md it was drawn
         independently and was sometimes close to it). Why: on the BBBC038 nuclei the UNet
         trained on the four other families segments the clicked object only and never spreads
-        to the others (model card, "What the first clicks do")."""
+        to the others (weights/MODEL_HISTORY.md, "What the first clicks do")."""
         dev = self.device
         n = b * k
         r0 = per_task(torch.exp(urand(b, math.log(0.03), math.log(0.15), dev)), k)

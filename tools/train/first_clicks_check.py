@@ -17,7 +17,7 @@ click to the third on the many-nuclei held-out tasks. An approximation of `mvs e
 network runs at 128 x 128 and the clicks are placed there, not at the image's own size.
 CPU, 2 threads: 6-7 s for three or four tasks of 18 images (this project's 2-core VM, idle).
 The click rule breaks ties at random from one seed (0) for the whole call, so the numbers move
-a little (Dice by about 0.005) with --clicks and with the tasks listed before; the model card's
+a little (Dice by about 0.005) with --clicks and with the tasks listed before; weights/MODEL_HISTORY.md's
 tables say which --clicks they used.
 
 `--reach` prints instead how far a click reaches: the rows on which the gradient is non-zero
