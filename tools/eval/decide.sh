@@ -19,7 +19,8 @@
 # HELDOUT: the six held-out tasks (tools/eval/prepare_heldout.py, both sets, in one folder);
 # EVALTASKS: the 12 evaluation tasks of ../shared/data (a folder of links). MVS (default
 # target/release/mvs) and PYTHON (default python3; standard library only) may be set.
-# Relative paths are taken from the caller's folder. Every step's output stays in OUT.
+# Relative paths are taken from the caller's folder. OUT must be new or empty; every step's
+# output stays in it.
 # The last line is `SHIP: ...` (exit status 0), `KEEP: ...` (1) or `ERROR: ...` (2: a step
 # failed, two runs could not be compared, or the candidate changes the other network).
 # Time on this project's 2-core VM: unet about 25 s, then the java tier twice (about 3
@@ -28,7 +29,7 @@
 set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 verdict() { echo "$1: $2"; exit "$3"; }
-usage() { sed -n '2,27p' "$0" >&2; echo "ERROR: usage" >&2; exit 2; }
+usage() { sed -n '2,28p' "$0" >&2; echo "ERROR: usage" >&2; exit 2; }
 # Any command that fails outside a checked place is an error, never a verdict.
 trap 'verdict ERROR "line $LINENO failed" 2' ERR
 
@@ -45,8 +46,10 @@ if [ "$net" = mvs ]; then
   [ -n "${EVALTASKS:-}" ] && [ -d "$EVALTASKS" ] || verdict ERROR "set EVALTASKS to the 12 evaluation tasks' folder" 2
   EVALTASKS=$(abs "$EVALTASKS")
 fi
-[ -n "${MVS:-}" ] && MVS=$(abs "$MVS")
-PYTHON=${PYTHON:-python3}
+# MVS and PYTHON: a path (with a slash) is the caller's; a bare name is looked up on PATH.
+resolve() { case "$1" in */*) abs "$1" ;; *) command -v "$1" || printf '%s\n' "$1" ;; esac; }
+[ -n "${MVS:-}" ] && MVS=$(resolve "$MVS")
+PYTHON=$(resolve "${PYTHON:-python3}")
 cd "$(dirname "$0")/../.."
 MVS=${MVS:-$PWD/target/release/mvs}
 [ -x "$MVS" ] || verdict ERROR "no mvs binary at '$MVS' (cargo build --release --bin mvs, or set MVS)" 2
@@ -61,7 +64,10 @@ REF_SHA256=88e05e6814db0e991f5f681c0a734078287770edb095ba3d0cc6ed6036d02f00
 # copies and stand-ins; nothing else should set them.
 shipped=${DECIDE_TEST_SHIPPED:-weights/multiverseg-default.safetensors}
 fiji_cmd=${DECIDE_TEST_FIJI_CMD:-scripts/test.sh java}
+reports=${DECIDE_TEST_REPORTS:-bindings/java/target/surefire-reports}
 
+# A fresh OUT, so that no file of an earlier run can be read as this one's.
+[ ! -e "$out" ] || [ -z "$(ls -A "$out" 2>/dev/null)" ] || verdict ERROR "OUT '$3' exists and is not empty" 2
 mkdir -p "$out"
 sha=$(sha256sum "$shipped" | cut -d' ' -f1)
 [ "$sha" = "$REF_SHA256" ] || verdict ERROR "$shipped (SHA-256 $sha) is not the model the references in $REF_HELDOUT and $REF_EVAL12 were made with ($REF_SHA256): restore it, or update the references at the top of this script" 2
@@ -118,24 +124,30 @@ compare() {
 }
 
 # fiji: the Fiji test with the candidate compiled in as the default model; returns its status.
+# It is called as `fiji || ...`, where bash runs a function's body without `set -e` and the
+# ERR trap, so every step that must not fail is checked here by hand.
 fiji() {
   local backup rc=0
-  backup=$(mktemp)
-  cp "$shipped" "$backup"
-  trap 'cp "$backup" "$shipped"; rm -f "$backup"; echo "decide.sh: interrupted; the default model is restored, but the last build may still embed the candidate: run scripts/test.sh java" >&2' EXIT
-  cp "$cand" "$shipped"
-  rm -rf bindings/java/target/surefire-reports
+  backup=$(mktemp) || verdict ERROR "mktemp failed" 2
+  cp "$shipped" "$backup" || verdict ERROR "cannot back up $shipped" 2
+  trap 'cp "$backup" "$shipped" && rm -f "$backup"; echo "decide.sh: stopped during the Fiji test; the default model is put back, but the last build may still embed the candidate: run scripts/test.sh java" >&2' EXIT
+  cp "$cand" "$shipped" || verdict ERROR "cannot put the candidate in place of $shipped" 2
+  rm -rf "$reports"
   { echo "+ $fiji_cmd"; bash -c "$fiji_cmd"; } > "$out/fiji.log" 2>&1 || rc=$?
   # the candidate's Dice per slice, before the rerun below overwrites the reports
-  grep -h -o 'Dice per slice[^<"]*' bindings/java/target/surefire-reports/*.xml 2>/dev/null | sort -u | tee "$out/fiji_dice.txt" || true
-  cp "$backup" "$shipped"
+  grep -h -o 'Dice per slice[^<"]*' "$reports"/*.xml 2>/dev/null | sort -u | tee "$out/fiji_dice.txt" || true
+  cp "$backup" "$shipped" && cmp -s "$backup" "$shipped" ||
+    verdict ERROR "could not put the shipped model back: it is in $backup" 2
   rm -f "$backup"
-  trap - EXIT
+  trap 'echo "decide.sh: stopped while rebuilding with the shipped model: the last build may still embed the candidate: run scripts/test.sh java" >&2' EXIT
   # The tier rebuilt the workspace (the libraries it copies to target/release, the mvs binary)
   # with the candidate compiled in. Running it again rebuilds all of that with the shipped
   # model and checks that the shipped model passes.
-  { echo "+ $fiji_cmd"; bash -c "$fiji_cmd"; } > "$out/fiji_shipped.log" 2>&1 ||
-    verdict ERROR "the Fiji test fails with the shipped model restored ($out/fiji_shipped.log)" 2
+  if ! { echo "+ $fiji_cmd"; bash -c "$fiji_cmd"; } > "$out/fiji_shipped.log" 2>&1; then
+    trap - EXIT
+    verdict ERROR "the Fiji test fails with the shipped model restored ($out/fiji_shipped.log; the last build may still embed the candidate)" 2
+  fi
+  trap - EXIT
   return "$rc"
 }
 

@@ -6,8 +6,9 @@
 # `mvs` copies, by the folder it is asked to evaluate, the shipped model's committed reference
 # runs or edited copies of them (every Dice raised, MultiverSeg-arm clicks lowered or moved,
 # a task left out, a truncated file) into --out and logs its arguments. decide.sh works on a
-# copy of the default model here (DECIDE_TEST_SHIPPED) and its Fiji step is a stand-in
-# (DECIDE_TEST_FIJI_CMD), so the repository's files are not touched.
+# copy of the default model here (DECIDE_TEST_SHIPPED), its Fiji step is a stand-in
+# (DECIDE_TEST_FIJI_CMD) and the test reports it clears are in the temporary folder
+# (DECIDE_TEST_REPORTS), so no file of the repository is touched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
@@ -141,7 +142,7 @@ D=tools/eval/decide.sh
 S=$tmp/shipped.safetensors
 pass_shipped_only="cmp -s $S $tmp/shipped_copy.safetensors"  # fails while a candidate is in place
 export PYTHON HELDOUT=$tmp/heldout EVALTASKS=$tmp/eval12 MVS=$tmp/mvs STANDIN_LOG=$tmp/argv.log
-export DECIDE_TEST_SHIPPED=$S DECIDE_TEST_FIJI_CMD=true
+export DECIDE_TEST_SHIPPED=$S DECIDE_TEST_FIJI_CMD=true DECIDE_TEST_REPORTS=$tmp/reports
 export SOURCE_CURVES=weights/eval/heldout_v10/unet_curves.csv
 export SOURCE_HELDOUT=weights/eval/heldout_v10/results.csv SOURCE_EVAL12=weights/eval/v10/results.csv
 U=$tmp/unet_changed.safetensors M=$tmp/mvs_changed.safetensors
@@ -155,10 +156,14 @@ expect 2 "ERROR: set EVALTASKS" -- env EVALTASKS= $D mvs "$M" "$tmp/o"
 expect 2 "ERROR: no mvs binary" -- env MVS="$tmp/none" $D unet "$U" "$tmp/o"
 expect 2 "ERROR: .* is not the model the references" -- env DECIDE_TEST_SHIPPED="$U" $D unet "$S" "$tmp/o"
 expect 2 "ERROR: the candidate cannot be decided" -- $D unet "$tmp/not_safetensors.safetensors" "$tmp/o"
+check "the refusal says why" grep -q "is not a safetensors file" "$tmp/out.txt"
 expect 2 "ERROR: the candidate cannot be decided as a unet" -- $D unet "$M" "$tmp/o"
 check "the refusal names the network that changed" grep -q "candidate's MultiverSegNet differs" "$tmp/out.txt"
 expect 2 "ERROR: the candidate cannot be decided as a mvs" -- $D mvs "$U" "$tmp/o"
 expect 2 "ERROR: the candidate cannot be decided as a unet" -- $D unet "$S" "$tmp/o"
+check "the refusal says why" grep -q "UNet is the shipped one" "$tmp/out.txt"
+expect 2 "ERROR: OUT .* exists and is not empty" -- $D unet "$U" "$tmp"
+expect 2 "ERROR: line [0-9]* failed" -- $D unet "$U" "$tmp/shipped_copy.safetensors/out"
 # UNet verdicts
 : > "$tmp/argv.log"
 expect 1 "KEEP: the UNet rule fails" -- $D unet "$U" "$tmp/u1"
@@ -171,9 +176,11 @@ expect 0 "SHIP: the UNet rule and the Fiji test pass" -- env SOURCE_CURVES="$tmp
 expect 2 "ERROR: the Fiji test fails with the shipped model restored" -- \
   env SOURCE_CURVES="$tmp/better_curves.csv" DECIDE_TEST_FIJI_CMD="cmp -s $S $U" $D unet "$U" "$tmp/u4"
 # relative paths are the caller's
+# relative paths are the caller's, and a bare MVS name is looked up on PATH
 expect 0 "SHIP: the UNet rule and the Fiji test pass" -- bash -c \
-  "cd '$tmp' && SOURCE_CURVES='$tmp/better_curves.csv' '$PWD/$D' unet unet_changed.safetensors u5"
+  "cd '$tmp' && PATH='$tmp':\$PATH MVS=mvs HELDOUT=heldout SOURCE_CURVES='$tmp/better_curves.csv' '$PWD/$D' unet unet_changed.safetensors u5"
 check "a relative OUT lands in the caller's folder" test -f "$tmp/u5/candidate.sha256"
+check "a relative HELDOUT is the caller's" grep -q -- "--all $tmp/heldout " "$tmp/argv.log"
 # MultiverSegNet verdicts
 : > "$tmp/argv.log"
 expect 1 "KEEP: the held-out rule fails" -- $D mvs "$M" "$tmp/m1"
