@@ -26,7 +26,7 @@
 # Time on this project's 2-core VM: unet about 25 s, then the java tier twice (about 3
 # minutes with a warm build); mvs about 20 minutes for the held-out protocol, 12 more for the
 # veto, then the java tier twice.
-set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
+set -Eeuo pipefail  # -E: the ERR trap below also fires in functions and $(...) (see fiji for where not)
 
 verdict() { echo "$1: $2"; exit "$3"; }
 usage() { sed -n '2,28p' "$0" >&2; echo "ERROR: usage" >&2; exit 2; }
@@ -123,6 +123,13 @@ compare() {
   verdict ERROR "$* exited with status $rc without a verdict ($out/$name.txt)" 2
 }
 
+# evaluate NAME DIR FLAGS...: `mvs eval` of the candidate on the tasks in DIR into OUT/NAME.
+evaluate() {
+  local name=$1 dir=$2; shift 2
+  "$MVS" eval --model "$cand" --all "$dir" "$@" --threads 2 --backend cpu --out "$out/$name" \
+    > "$out/$name.log" 2>&1 || verdict ERROR "mvs eval failed ($out/$name.log)" 2
+}
+
 # fiji: the Fiji test with the candidate compiled in as the default model; returns its status.
 # It is called as `fiji || ...`, where bash runs a function's body without `set -e` and the
 # ERR trap, so every step that must not fail is checked here by hand.
@@ -152,20 +159,17 @@ fiji() {
 }
 
 if [ "$net" = unet ]; then
-  "$MVS" eval --model "$cand" --all "$HELDOUT" --curves --curve-k 0 --n 18 --seeds 1 --threads 2 \
-    --backend cpu --out "$out/curves" > "$out/curves.log" 2>&1 || verdict ERROR "mvs eval failed ($out/curves.log)" 2
+  evaluate curves "$HELDOUT" --curves --curve-k 0 --n 18 --seeds 1
   compare compare_curves tools/eval/compare_curves.py --reference "$REF_HELDOUT/unet_curves.csv" \
     --candidate "$out/curves/curves.csv" --bootstrap 5000 || verdict KEEP "the UNet rule fails on the held-out tasks" 1
   fiji || verdict KEEP "the UNet rule passes, the Fiji test fails ($out/fiji.log)" 1
   verdict SHIP "the UNet rule and the Fiji test pass" 0
 fi
 
-"$MVS" eval --model "$cand" --all "$HELDOUT" --n 18 --seeds 3 --threads 2 --backend cpu \
-  --out "$out/heldout" > "$out/heldout.log" 2>&1 || verdict ERROR "mvs eval failed ($out/heldout.log)" 2
+evaluate heldout "$HELDOUT" --n 18 --seeds 3
 compare compare_heldout tools/eval/compare_runs.py --reference "$REF_HELDOUT/results.csv" \
   --candidate "$out/heldout/results.csv" --bootstrap 5000 || verdict KEEP "the held-out rule fails" 1
-"$MVS" eval --model "$cand" --all "$EVALTASKS" --n 18 --seeds 3 --threads 2 --backend cpu \
-  --out "$out/eval12" > "$out/eval12.log" 2>&1 || verdict ERROR "mvs eval failed ($out/eval12.log)" 2
+evaluate eval12 "$EVALTASKS" --n 18 --seeds 3
 # With the shipped UNet both runs share the baseline arm (compare_runs.py refuses runs whose
 # baselines differ), so "fewer pooled MultiverSeg-arm clicks and a per-task reduction at least
 # the shipped one's" is the veto's "per-task and pooled saving at least the shipped model's",

@@ -175,8 +175,8 @@ expect 1 "KEEP: the UNet rule passes, the Fiji test fails" -- \
 expect 0 "SHIP: the UNet rule and the Fiji test pass" -- env SOURCE_CURVES="$tmp/better_curves.csv" $D unet "$U" "$tmp/u3"
 expect 2 "ERROR: the Fiji test fails with the shipped model restored" -- \
   env SOURCE_CURVES="$tmp/better_curves.csv" DECIDE_TEST_FIJI_CMD="cmp -s $S $U" $D unet "$U" "$tmp/u4"
-# relative paths are the caller's
 # relative paths are the caller's, and a bare MVS name is looked up on PATH
+: > "$tmp/argv.log"
 expect 0 "SHIP: the UNet rule and the Fiji test pass" -- bash -c \
   "cd '$tmp' && PATH='$tmp':\$PATH MVS=mvs HELDOUT=heldout SOURCE_CURVES='$tmp/better_curves.csv' '$PWD/$D' unet unet_changed.safetensors u5"
 check "a relative OUT lands in the caller's folder" test -f "$tmp/u5/candidate.sha256"
