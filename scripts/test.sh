@@ -15,8 +15,8 @@
 #   java    the Maven/JUnit suite of the Java bindings and the Java example.
 #   python  the wheel (maturin build), installed into a fresh venv, and its pytest suite
 #           (scripts/test_python.sh); the self-tests of the model-decision scripts
-#           (tools/eval/compare_runs.py, compare_curves.py, decide.sh's test_decide.sh;
-#           standard library only).
+#           (tools/eval/compare_runs.py, compare_curves.py, decide.sh's test_decide.sh)
+#           and of the diagnosis script context_saving.py; standard library only.
 #
 # Each tier first checks the system packages it needs. Missing ones are installed with
 # apt-get when --install is given (as root, Debian/Ubuntu); otherwise the script names
@@ -158,6 +158,7 @@ for t in "${tiers[@]}"; do
       run scripts/test_python.sh
       run python3 tools/eval/compare_runs.py --selftest
       run python3 tools/eval/compare_curves.py --selftest
+      run python3 tools/eval/context_saving.py --selftest
       run tools/eval/test_decide.sh
       ;;
   esac
