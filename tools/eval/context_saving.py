@@ -73,10 +73,7 @@ def units(curves, k_max, cap):
     without k = 0 or without a usable k."""
     by_task = collections.defaultdict(lambda: collections.defaultdict(dict))
     for (task, seed, k, image), c in curves.items():
-        try:
-            by_task[task][k][(seed, image)] = noi90(c, cap)
-        except ValueError as e:
-            raise ValueError(f"{task}, seed {seed}, k {k}, image {image}: {e}") from None
+        by_task[task][k][(seed, image)] = c
     out = {}
     for task in sorted(by_task):
         ks = by_task[task]
@@ -89,7 +86,16 @@ def units(curves, k_max, cap):
         common = sorted(set(ks[0]) & set(ks[k]))
         if not common:
             raise ValueError(f"{task}: no image has both k = 0 and k = {k}")
-        out[task] = (k, [ks[0][u] + ks[k][u] for u in common])
+        rows = []
+        for seed, image in common:  # only the two sizes used: a short curve elsewhere is no error
+            row = ()
+            for kk in (0, k):
+                try:
+                    row += noi90(ks[kk][(seed, image)], cap)
+                except ValueError as e:
+                    raise ValueError(f"{task}, seed {seed}, k {kk}, image {image}: {e}") from None
+            rows.append(row)
+        out[task] = (k, rows)
     return out
 
 
@@ -173,7 +179,8 @@ def selftest():
     s = summary({k: us for k, (_, us) in t.items()})
     # a: 1 - 2/6 = 66.7%; b: 1 - 3/2 = -50%; mean 8.3%; pooled 1 - 5/8 = 37.5%
     assert (s[0], s[1]) == (8, 5) and abs(s[2] - 100 * (2 / 3 - 0.5) / 2) < 1e-9 and abs(s[3] - 37.5) < 1e-9, s
-    t1 = units(curves, 1, cap)  # --k 1: task a falls back to k = 1
+    t1 = units(curves, 1, cap)  # --k 1: task a falls back to k = 1 (its k = 4 curves unread)
+    assert units({**curves, ("a", 0, 4, "x"): {0: 0.1}}, 1, cap)["a"][0] == 1
     assert t1["a"][0] == 1 and summary({k: us for k, (_, us) in t1.items()})[1] == 3 + 3, t1
     iv = bootstrap({k: us for k, (_, us) in t.items()}, 300)
     assert iv[0][0] <= s[2] <= iv[0][1] and iv[1][0] <= s[3] <= iv[1][1], (iv, s)
@@ -227,7 +234,7 @@ def main():
         curves = load(args.curves)
         table = units(curves, args.k if args.k is not None else max(k for _, _, k, _ in curves), args.cap)
         report(table, args.bootstrap)
-    except (ValueError, KeyError, OSError) as e:
+    except (ValueError, KeyError, OSError, csv.Error) as e:
         print(f"context_saving: {e}", file=sys.stderr)
         return 2
     return 0
