@@ -82,6 +82,14 @@ def passes(s):
     return s[1] < s[0] and s[3] >= s[2]
 
 
+def interval95(xs):
+    """The 2.5th and 97.5th percentiles of the values xs (nearest rank, as every bootstrap of
+    this script and of context_saving.py reports them)."""
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[int(0.025 * n)], xs[min(n - 1, int(0.975 * n))]
+
+
 def bootstrap(units, b, seed=0):
     """95% intervals of the pooled click difference and of the reduction difference, P(pass)."""
     rng = random.Random(seed)
@@ -91,10 +99,7 @@ def bootstrap(units, b, seed=0):
         d.append(s[1] - s[0])
         r.append(s[3] - s[2])
         ok += passes(s)
-    d.sort()
-    r.sort()
-    lo, hi = int(0.025 * b), min(b - 1, int(0.975 * b))
-    return (d[lo], d[hi]), (r[lo], r[hi]), ok / b
+    return interval95(d), interval95(r), ok / b
 
 
 def report(units, b):

@@ -34,6 +34,8 @@ import csv
 import random
 import sys
 
+from compare_runs import interval95  # the same percentiles (same folder)
+
 TARGET = 0.9
 
 
@@ -127,14 +129,12 @@ def bootstrap(per_task, b, seed=0):
             continue
         m.append(s[2])
         p.append(s[3])
-    m.sort()
-    p.sort()
-    lo, hi = int(0.025 * b), min(b - 1, int(0.975 * b))
-    return (m[lo], m[hi]), (p[lo], p[hi])
+    return interval95(m), interval95(p)
 
 
 def report(table, b):
-    s = summary({t: us for t, (_, us) in table.items()})  # first: it refuses a 0-click baseline
+    per_task = {t: us for t, (_, us) in table.items()}
+    s = summary(per_task)  # first: it refuses a 0-click baseline
     print("| task | k | images | clicks, UNet alone (k = 0) | clicks, MultiverSegNet with k ground-truth entries "
           "| reach 90% (k = 0 / k) | saving |")
     print("|---|---|---|---|---|---|---|")
@@ -146,7 +146,7 @@ def report(table, b):
     print(f"\n{len(table)} tasks: saving {s[2]:.1f}% averaged over the tasks, {s[3]:.1f}% pooled "
           f"({s[1]} clicks against {s[0]})")
     if b:
-        (ml, mh), (pl, ph) = bootstrap({t: us for t, (_, us) in table.items()}, b)
+        (ml, mh), (pl, ph) = bootstrap(per_task, b)
         print(f"bootstrap, {b} resamples of each task's images: 95% interval of the mean saving "
               f"[{ml:.1f}%, {mh:.1f}%], of the pooled saving [{pl:.1f}%, {ph:.1f}%]")
 
