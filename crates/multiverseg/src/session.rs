@@ -18,6 +18,7 @@ use crate::preprocess::{
     Pixels, Window,
 };
 use crate::prompts::{self, Prompt};
+use crate::workflow::calibration::{self, ThresholdCalibration};
 use crate::workflow::policy::{self, ContextPolicy};
 use crate::workflow::uncertainty;
 use std::path::Path;
@@ -113,6 +114,14 @@ pub struct Session {
     /// The ids that the last prediction's context held, with the version they were given.
     selection: (Vec<u64>, u64),
     cancel: CancelToken,
+    /// Opt-in threshold calibration (None: the paper's threshold).
+    calibration: Option<ThresholdCalibration>,
+    /// The current image's prompt-free MultiverSegNet logits, before any offset (kept only
+    /// while calibration is on).
+    first_logits: Option<Vec<f32>>,
+    /// (entry id, its image's prompt-free logits) of the latest committed images, oldest
+    /// first, at most `calibration.latest`.
+    calibration_pairs: Vec<(u64, Vec<f32>)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -143,6 +152,9 @@ impl Session {
             context_version: 0,
             selection: (Vec::new(), 0),
             cancel: CancelToken::new(),
+            calibration: None,
+            first_logits: None,
+            calibration_pairs: Vec::new(),
         }
     }
 
@@ -173,6 +185,86 @@ impl Session {
     /// The current context policy.
     pub fn context_policy(&self) -> ContextPolicy {
         self.policy
+    }
+
+    /// Turns the threshold calibration on (`Some`) or off (`None`, the default: the paper's
+    /// threshold, logits > 0). See [`crate::workflow::calibration`]: while it is on, each
+    /// image's first MultiverSegNet prediction without prompts is kept, and committing the
+    /// image pairs it with the committed mask; every MultiverSegNet prediction then adds
+    /// [`Session::threshold_offset`] to its logits (so probabilities, masks, the next
+    /// prediction's mask input and committed masks all follow it). ScribblePrompt-UNet's logits
+    /// never change. Turning it off forgets the pairs; turning it on again starts without any.
+    /// Departs from the paper (an experiment of issue 14), and measured worse than the paper's
+    /// threshold on issue 14's training tasks: see the module's docs before using it.
+    ///
+    /// Errors: `InvalidArgument` naming `latest` or `min_pairs`; nothing changes then.
+    pub fn set_threshold_calibration(&mut self, c: Option<ThresholdCalibration>) -> Result<()> {
+        if let Some(c) = &c {
+            c.validate()?;
+        }
+        if c.is_none() {
+            self.calibration_pairs.clear();
+            self.first_logits = None;
+        }
+        self.calibration = c;
+        self.trim_calibration_pairs();
+        Ok(())
+    }
+
+    /// The current threshold calibration (None: off).
+    pub fn threshold_calibration(&self) -> Option<ThresholdCalibration> {
+        self.calibration
+    }
+
+    /// The offset, in logits, that the next MultiverSegNet prediction adds to its logits: 0
+    /// when calibration is off or fewer than `min_pairs` of the kept pairs belong to entries
+    /// still in the context; otherwise [`calibration::best_offset`] over those pairs (one of
+    /// [`calibration::OFFSETS`], -2 to +2).
+    pub fn threshold_offset(&self) -> f32 {
+        self.fitted_offset().0
+    }
+
+    /// The offset and how many pairs it was fitted to.
+    fn fitted_offset(&self) -> (f32, usize) {
+        let Some(c) = self.calibration else {
+            return (0.0, 0);
+        };
+        let labels: Vec<(&[f32], &[f32])> = self
+            .calibration_pairs
+            .iter()
+            .filter_map(|(id, l)| {
+                let e = self.context.iter().find(|e| e.id == *id)?;
+                Some((l.as_slice(), e.label.as_slice()))
+            })
+            .collect();
+        if labels.len() < c.min_pairs {
+            return (0.0, labels.len());
+        }
+        (calibration::best_offset(&labels), labels.len())
+    }
+
+    /// Keeps at most `latest` pairs (the newest).
+    fn trim_calibration_pairs(&mut self) {
+        let keep = self.calibration.map_or(0, |c| c.latest);
+        let n = self.calibration_pairs.len();
+        if n > keep {
+            self.calibration_pairs.drain(..n - keep);
+        }
+    }
+
+    /// Adds the threshold offset to MultiverSegNet's logits (nothing for the UNet, or when
+    /// calibration is off).
+    fn calibrate(&self, network: NetworkChoice, logits: &mut [f32]) {
+        if network != NetworkChoice::MultiverSeg {
+            return;
+        }
+        let (d, pairs) = self.fitted_offset();
+        if self.calibration.is_some() {
+            log::debug!("threshold calibration: offset {d:+} from {pairs} pairs");
+        }
+        if d != 0.0 {
+            logits.iter_mut().for_each(|l| *l += d);
+        }
     }
 
     /// A token that cancels this session's running call from another thread (the call
@@ -341,6 +433,7 @@ impl Session {
         self.prompts.clear();
         self.mask_input = None;
         self.last = None;
+        self.first_logits = None;
         Ok(())
     }
 
@@ -451,7 +544,8 @@ impl Session {
 
     /// Predicts the current image with its prompts and the context (as selected by the
     /// policy). A pure function of the session's state: it changes only what
-    /// [`Session::last_prediction`] returns.
+    /// [`Session::last_prediction`] returns (and, with threshold calibration on, keeps the
+    /// image's prompt-free logits for [`Session::commit`]).
     ///
     /// Errors: `State` (no image), `OutOfMemory`, `Cancelled` (from [`Session::cancel_token`]),
     /// `Backend`; the session is unchanged then.
@@ -459,7 +553,16 @@ impl Session {
         self.cancel.reset();
         let x = self.network_input()?;
         let (w, h) = self.target_size().expect("network_input checked the image");
-        let logits = self.run(&x)?;
+        let (network, chosen) = self.selection_for(&x)?;
+        let mut logits = self
+            .run_with(network, &chosen, &[&x], &mut |_| true)?
+            .swap_remove(0);
+        if self.calibration.is_some() && network == NetworkChoice::MultiverSeg {
+            if self.prompts.is_empty() && self.mask_input.is_none() {
+                self.first_logits = Some(logits.clone());
+            }
+            self.calibrate(network, &mut logits);
+        }
         let pred = Prediction {
             logits,
             width: w,
@@ -481,14 +584,6 @@ impl Session {
             policy::select(&self.policy, &self.context, &x[..PX])
         };
         Ok((network, chosen))
-    }
-
-    /// Runs the network for one [5, 128, 128] input with the context the policy selects
-    /// for its image (channel 0).
-    fn run(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        let (network, chosen) = self.selection_for(x)?;
-        let mut r = self.run_with(network, &chosen, &[x], &mut |_| true)?;
-        Ok(r.swap_remove(0))
     }
 
     /// Runs `network` on each of `xs` with the context entries `chosen`, as one batch
@@ -584,7 +679,8 @@ impl Session {
             let xs: Vec<&[f32]> = inputs[first..end].iter().map(|x| x.as_slice()).collect();
             let mut done = |k: usize| progress.as_mut().is_none_or(|p| p(first + k, total));
             let logits = self.run_with(*network, chosen, &xs, &mut done)?;
-            for (l, img) in logits.into_iter().zip(&images[first..end]) {
+            for (mut l, img) in logits.into_iter().zip(&images[first..end]) {
+                self.calibrate(*network, &mut l);
                 out.push(Prediction {
                     logits: l,
                     width: img.width,
@@ -622,6 +718,10 @@ impl Session {
     fn commit_label(&mut self, label: Vec<f32>) -> Result<u64> {
         let image = self.target()?.image.clone();
         let id = self.context_add_network(image, label)?;
+        if let Some(l) = self.first_logits.take() {
+            self.calibration_pairs.push((id, l));
+            self.trim_calibration_pairs();
+        }
         self.target = None;
         self.clear_prompts();
         Ok(id)

@@ -6,7 +6,7 @@ use multiverseg::eval::{
     Segmenter, Task, TaskImage,
 };
 use multiverseg::simulate::{Action, Mask, Protocol, Rng};
-use multiverseg::{ContextPolicy, Result, Select};
+use multiverseg::{ContextPolicy, Result, Select, ThresholdCalibration};
 
 fn disk_task(n: usize) -> Task {
     let (w, h) = (37, 29);
@@ -46,6 +46,7 @@ struct Scripted {
     gt: Mask,
     clicks: Vec<(usize, usize, bool)>,
     cap: Option<usize>,
+    calibration: Option<ThresholdCalibration>,
 }
 
 impl Segmenter for Scripted {
@@ -64,7 +65,9 @@ impl Segmenter for Scripted {
     fn predict(&mut self) -> Result<Mask> {
         // A cap limits the entries a prediction sees, not the entries kept.
         let used = self.cap.map_or(self.context, |c| self.context.min(c));
-        if self.actions + used >= self.need {
+        // Calibration (only ever set on the MultiverSeg arm) saves one more action.
+        let calibrated = self.calibration.is_some() as usize;
+        if self.actions + used + calibrated >= self.need {
             Ok(self.gt.clone())
         } else {
             Ok(Mask::empty(self.gt.width, self.gt.height))
@@ -85,6 +88,10 @@ impl Segmenter for Scripted {
         self.cap = policy.cap;
         Ok(())
     }
+    fn set_threshold_calibration(&mut self, c: Option<ThresholdCalibration>) -> Result<()> {
+        self.calibration = c;
+        Ok(())
+    }
 }
 
 fn scripted(need: usize) -> Scripted {
@@ -95,6 +102,7 @@ fn scripted(need: usize) -> Scripted {
         gt: Mask::empty(1, 1),
         clicks: Vec::new(),
         cap: None,
+        calibration: None,
     }
 }
 
@@ -164,6 +172,15 @@ fn a_growing_context_lowers_the_interactions_and_the_baseline_stays_flat() {
         .map(|p| p.1.mean)
         .collect();
     assert_eq!(mvs, vec![3.0, 2.0, 2.0, 2.0, 2.0]);
+
+    // The threshold calibration reaches the MultiverSeg arm's segmenter (from the seeding
+    // image on: the scripted one saves an action whenever it is set) and not the baseline's.
+    let mut calibrated = cfg.clone();
+    calibrated.calibration = Some(ThresholdCalibration::default());
+    let (recs, _) = run_interactive(&task, &calibrated, &make, &mut || ()).unwrap();
+    let arm = |m| -> Vec<f64> { per_position(&recs, m).iter().map(|p| p.1.mean).collect() };
+    assert_eq!(arm(Method::MultiverSeg), vec![2.0, 1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(arm(Method::Baseline), vec![2.0, 3.0, 3.0, 3.0, 3.0]);
 }
 
 /// Dice-per-click curves go on past the target: with `need` = 3 and k context entries, the

@@ -568,3 +568,97 @@ fn folder_masks_follow_one_rule() {
     assert_eq!(s.context_count(), 2);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The opt-in threshold calibration (multiverseg::workflow::calibration): off, nothing
+/// changes; on, each committed image's prompt-free MultiverSegNet logits pair with its
+/// committed mask, and once two pairs exist every MultiverSegNet prediction is the plain
+/// one plus the fitted offset. Masks committed as `logits + 0.75 > 0` must give +0.75.
+#[test]
+fn threshold_calibration_fits_the_committed_masks_and_shifts_only_multiverseg() {
+    use multiverseg::ThresholdCalibration;
+    let n = 128; // the network size: images and masks map to it one to one
+    let seed_px = image(n, n, 1);
+    let mut s = Session::new(model());
+    assert_eq!(s.threshold_calibration(), None);
+    let bad = ThresholdCalibration {
+        latest: 2,
+        min_pairs: 3,
+    };
+    let e = s.set_threshold_calibration(Some(bad)).unwrap_err();
+    assert!(e.message.contains("min_pairs"), "{}", e.message);
+    assert_eq!(s.threshold_calibration(), None);
+    s.set_threshold_calibration(Some(ThresholdCalibration::default()))
+        .unwrap();
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&seed_px), n, n),
+        Window::MinMax,
+        &disk(n, n),
+        n,
+    )
+    .unwrap();
+
+    // A plain session with the same context gives the uncalibrated logits.
+    let plain = |s: &Session, px: &[f32]| -> Vec<f32> {
+        let mut p = Session::new(s.model().clone());
+        p.context_replace(s.context().to_vec()).unwrap();
+        p.set_image(&ImageView::packed(Pixels::F32(px), n, n), Window::MinMax)
+            .unwrap();
+        p.predict().unwrap().logits
+    };
+    let mut ids = Vec::new();
+    for seed in [2, 3] {
+        let px = image(n, n, seed);
+        let raw = plain(&s, &px);
+        s.set_image(&ImageView::packed(Pixels::F32(&px), n, n), Window::MinMax)
+            .unwrap();
+        // Fewer than two pairs: the paper's logits.
+        assert_eq!(s.threshold_offset(), 0.0);
+        let p = s.predict().unwrap();
+        assert_eq!(p.logits, raw);
+        // The grid's neighbours of +0.75 must select other pixels, or the fit is not unique.
+        for (lo, hi) in [(-1.0f32, -0.75f32), (-0.75, -0.5)] {
+            assert!(
+                raw.iter().any(|&l| l > lo && l < hi),
+                "the test model's logits miss ({lo}, {hi})"
+            );
+        }
+        // A click changes the prediction, but the prompt-free one is what pairs up.
+        s.add_click(3.5, 3.5, false).unwrap();
+        s.predict().unwrap();
+        let mask: Vec<u8> = raw.iter().map(|&l| (l + 0.75 > 0.0) as u8).collect();
+        ids.push(s.commit_mask(&mask, n).unwrap());
+    }
+    assert_eq!(s.threshold_offset(), 0.75);
+    let px = image(n, n, 4);
+    let raw = plain(&s, &px);
+    s.set_image(&ImageView::packed(Pixels::F32(&px), n, n), Window::MinMax)
+        .unwrap();
+    let p = s.predict().unwrap();
+    let want: Vec<f32> = raw.iter().map(|&l| l + 0.75).collect();
+    assert_eq!(p.logits, want);
+    assert_eq!(
+        p.mask(),
+        want.iter().map(|&l| (l > 0.0) as u8).collect::<Vec<_>>()
+    );
+
+    // The UNet (context below min_context) is never shifted.
+    s.set_min_context(100);
+    let unet = s.predict().unwrap().logits;
+    s.set_min_context(1);
+    let mut u = Session::new(s.model().clone());
+    u.set_image(&ImageView::packed(Pixels::F32(&px), n, n), Window::MinMax)
+        .unwrap();
+    u.set_min_context(100);
+    assert_eq!(unet, u.predict().unwrap().logits);
+
+    // A pair whose entry left the context no longer counts; off forgets the pairs.
+    s.context_remove(ids[1]).unwrap();
+    assert_eq!(s.threshold_offset(), 0.0);
+    s.set_threshold_calibration(None).unwrap();
+    s.set_threshold_calibration(Some(ThresholdCalibration {
+        latest: 8,
+        min_pairs: 1,
+    }))
+    .unwrap();
+    assert_eq!(s.threshold_offset(), 0.0, "pairs survived turning it off");
+}

@@ -1,5 +1,6 @@
 //! `mvs eval` end to end on the small test model: the same seeds give the same CSV, the
-//! plots are written, a missing task folder is an error naming it.
+//! plots are written, the threshold calibration is reported, a missing task folder is an
+//! error naming it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -177,6 +178,36 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     let md = std::fs::read_to_string(tmp.join("cv/curves.md")).unwrap();
     assert!(md.contains("| example | 1 | 2 |"), "{md}");
     assert!(tmp.join("cv/example_curves.png").exists());
+
+    // --calibrate-threshold: the summary says the MultiverSeg arm was calibrated; it has no
+    // meaning for the curves (ground-truth context, no commits), so the two conflict.
+    let cal = |extra: &[&str], out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mvs"))
+            .args([
+                "eval",
+                "--calibrate-threshold",
+                "--n",
+                "2",
+                "--max-interactions",
+                "2",
+            ])
+            .args(extra)
+            .arg("--model")
+            .arg(&model)
+            .arg("--all") // summary.md is written for --all
+            .arg(&tasks)
+            .arg("--out")
+            .arg(tmp.join(out))
+            .output()
+            .unwrap()
+    };
+    let o = cal(&[], "cal");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(tmp.join("cal/summary.md")).unwrap();
+    assert!(md.contains("threshold calibrated on the context"), "{md}");
+    let o = cal(&["--curves"], "cal_curves");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--calibrate-threshold"));
 
     let bad = Command::new(env!("CARGO_BIN_EXE_mvs"))
         .args(["eval", "--model"])

@@ -9,6 +9,7 @@ use crate::eval::task::{Task, TaskImage};
 use crate::preprocess::{ImageView, Pixels, Window};
 use crate::session::Session;
 use crate::simulate::{self, Action, Mask, Protocol, Rng};
+use crate::workflow::calibration::ThresholdCalibration;
 use crate::workflow::policy::ContextPolicy;
 
 /// What the protocol needs from a segmentation session.
@@ -27,6 +28,9 @@ pub trait Segmenter {
     fn context_len(&self) -> usize;
     /// Sets which context entries each prediction uses (the entries themselves stay).
     fn set_context_policy(&mut self, policy: ContextPolicy) -> Result<()>;
+    /// Turns the threshold calibration on or off (see
+    /// [`Session::set_threshold_calibration`]).
+    fn set_threshold_calibration(&mut self, c: Option<ThresholdCalibration>) -> Result<()>;
 }
 
 fn view(item: &TaskImage) -> ImageView<'_> {
@@ -62,6 +66,9 @@ impl Segmenter for Session {
     fn set_context_policy(&mut self, policy: ContextPolicy) -> Result<()> {
         Session::set_context_policy(self, policy)
     }
+    fn set_threshold_calibration(&mut self, c: Option<ThresholdCalibration>) -> Result<()> {
+        Session::set_threshold_calibration(self, c)
+    }
 }
 
 /// Settings of the interactive experiment.
@@ -80,6 +87,9 @@ pub struct InteractiveConfig {
     pub max_interactions: usize,
     /// Dice at which an image counts as done.
     pub target_dice: f64,
+    /// The MultiverSeg arm's threshold calibration (None in the paper; an experiment of issue
+    /// 14, see [`crate::workflow::calibration`]). The baseline arm never uses MultiverSegNet.
+    pub calibration: Option<ThresholdCalibration>,
 }
 
 impl InteractiveConfig {
@@ -95,6 +105,7 @@ impl InteractiveConfig {
                 Protocol::Scribbles => 10,
             },
             target_dice: 0.9,
+            calibration: None,
         }
     }
 }
@@ -226,6 +237,7 @@ pub fn run_interactive(
 
         let mut s = new_segmenter()?;
         s.set_context_policy(cfg.context_policy)?;
+        s.set_threshold_calibration(cfg.calibration)?;
         let item = &task.images[order[0]];
         let (k, d) = segment_image(
             s.as_mut(),

@@ -50,8 +50,13 @@ pub enum Action {
 
 /// Dice overlap of two masks; 1 when both are empty.
 pub fn dice(a: &Mask, b: &Mask) -> f64 {
+    dice_of(a.data.iter().zip(&b.data).map(|(&x, &y)| (x, y)))
+}
+
+/// Dice overlap of two binary masks given pixel by pixel as (a, b); 1 when both are empty.
+pub fn dice_of(pixels: impl Iterator<Item = (bool, bool)>) -> f64 {
     let (mut inter, mut sa, mut sb) = (0usize, 0usize, 0usize);
-    for (&x, &y) in a.data.iter().zip(&b.data) {
+    for (x, y) in pixels {
         inter += (x && y) as usize;
         sa += x as usize;
         sb += y as usize;

@@ -55,6 +55,11 @@ pub struct Args {
     /// Interactions allowed per image (default: 20 clicks or 10 scribble steps).
     #[arg(long)]
     max_interactions: Option<usize>,
+    /// The MultiverSeg arm fits its threshold to the finished images (an experiment of issue
+    /// 14 that departs from the paper: the offset of multiverseg::workflow::calibration, with
+    /// its defaults of 8 latest images and at least 2). Interactive experiment only.
+    #[arg(long, conflicts_with_all = ["in_context", "curves"])]
+    calibrate_threshold: bool,
     /// Instead of the interactive experiment: Dice with no prompts vs context size.
     #[arg(long)]
     in_context: bool,
@@ -118,6 +123,7 @@ pub fn run(a: Args) -> Result<(), String> {
         context_cap: a.context_cap,
         select: a.select,
         max_interactions: a.max_interactions,
+        calibrate_threshold: a.calibrate_threshold,
         in_context,
         curves,
         out: a.out,
@@ -135,6 +141,7 @@ struct EvalArgs {
     context_cap: Option<usize>,
     select: super::segment::SelectArg,
     max_interactions: Option<usize>,
+    calibrate_threshold: bool,
     in_context: Option<Vec<usize>>,
     curves: Option<Vec<usize>>,
     out: PathBuf,
@@ -235,6 +242,9 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     if let Some(m) = a.max_interactions {
         cfg.max_interactions = m;
     }
+    if a.calibrate_threshold {
+        cfg.calibration = Some(multiverseg::ThresholdCalibration::default());
+    }
     if let Some(ks) = &a.curves {
         return click_curves(&a, &cfg, ks, &new_session, t_all);
     }
@@ -334,6 +344,12 @@ fn summary_text(
             cfg.target_dice,
             cfg.max_interactions,
             100.0 * hit as f64 / n.max(1) as f64
+        ));
+    }
+    if let Some(c) = cfg.calibration {
+        md.push_str(&format!(
+            "\nMultiverSeg arm: threshold calibrated on the context (latest {} committed images, at least {}; departs from the paper).\n",
+            c.latest, c.min_pairs
         ));
     }
     md
