@@ -189,8 +189,12 @@ impl Session {
 
     /// Turns the threshold calibration on (`Some`) or off (`None`, the default: the paper's
     /// threshold, logits > 0). See [`crate::workflow::calibration`]: while it is on, each
-    /// image's first MultiverSegNet prediction without prompts is kept, and committing the
-    /// image pairs it with the committed mask; every MultiverSegNet prediction then adds
+    /// image's MultiverSegNet prediction without prompts (the latest, if it was predicted
+    /// without prompts more than once) is kept, and committing the image ([`Session::commit`]
+    /// or [`Session::commit_mask`]) pairs it with the committed mask. The latest `latest`
+    /// pairs are kept; removing an entry drops its pair (an older one does not come back),
+    /// and clearing or replacing the context (also [`Session::context_load`]) drops them all.
+    /// Every MultiverSegNet prediction (also in [`Session::predict_batch`]) then adds
     /// [`Session::threshold_offset`] to its logits (so probabilities, masks, the next
     /// prediction's mask input and committed masks all follow it). ScribblePrompt-UNet's logits
     /// never change. Turning it off forgets the pairs; turning it on again starts without any.
@@ -224,11 +228,19 @@ impl Session {
         self.fitted_offset().0
     }
 
+    /// How many pairs the offset is fitted to now (0 when calibration is off); below
+    /// `min_pairs` the offset is 0.
+    pub fn threshold_calibration_pairs(&self) -> usize {
+        self.fitted_offset().1
+    }
+
     /// The offset and how many pairs it was fitted to.
     fn fitted_offset(&self) -> (f32, usize) {
         let Some(c) = self.calibration else {
             return (0.0, 0);
         };
+        // Every kept pair's entry is in the context (remove, clear and replace drop pairs);
+        // the lookup is what pairs each logit map with its committed mask.
         let labels: Vec<(&[f32], &[f32])> = self
             .calibration_pairs
             .iter()
@@ -330,6 +342,7 @@ impl Session {
             .position(|e| e.id == id)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("id: no context entry {id}")))?;
         self.context.remove(i);
+        self.calibration_pairs.retain(|(p, _)| *p != id);
         self.context_version += 1;
         Ok(())
     }
@@ -352,6 +365,7 @@ impl Session {
     /// Removes every entry.
     pub fn context_clear(&mut self) {
         self.context.clear();
+        self.calibration_pairs.clear();
         self.context_version += 1;
     }
 
@@ -373,6 +387,8 @@ impl Session {
         let max = entries.iter().map(|e| e.id).max().unwrap_or(0);
         self.next_id = self.next_id.max(max + 1);
         self.context = entries;
+        // New entries may reuse old ids (a loaded file numbers from 1): no pair may match them.
+        self.calibration_pairs.clear();
         self.context_version += 1;
         Ok(())
     }
@@ -641,6 +657,8 @@ impl Session {
     /// them, unless `select similar` is capped) run as one batch: on the GPU, one command
     /// buffer per chunk of up to 16 images. Results equal single predictions bit for bit
     /// on the CPU, and on the GPU to rounding (the same kernels run; measured equal).
+    /// With threshold calibration on, MultiverSegNet's logits carry the current
+    /// [`Session::threshold_offset`]; no pairs are recorded.
     ///
     /// Errors: `InvalidArgument` naming `images[i]`, `Cancelled` (progress or the cancel
     /// token), `OutOfMemory`, `Backend`; the session is unchanged either way.
@@ -698,7 +716,9 @@ impl Session {
     }
 
     /// Adds the current image with the binarized last prediction to the context and
-    /// clears the target. Returns the new entry's id. Errors: `State` (no image, or no
+    /// clears the target. Returns the new entry's id. With threshold calibration on, the
+    /// image's prompt-free prediction, if it had one, pairs with the committed mask (see
+    /// [`Session::set_threshold_calibration`]). Errors: `State` (no image, or no
     /// prediction yet).
     pub fn commit(&mut self) -> Result<u64> {
         self.target()?;
@@ -729,7 +749,8 @@ impl Session {
 
     /// Adds the current image with a caller-given mask (image size, nonzero = foreground,
     /// row stride in bytes) to the context and clears the target, e.g. after the user
-    /// corrected the prediction by hand. Errors: `State` (no image), `InvalidArgument`.
+    /// corrected the prediction by hand. Pairs for threshold calibration as
+    /// [`Session::commit`] does. Errors: `State` (no image), `InvalidArgument`.
     pub fn commit_mask(&mut self, mask: &[u8], stride: usize) -> Result<u64> {
         let t = self.target()?;
         let m = mask_to_unit(mask, t.width, t.height, stride, "mask")?;

@@ -624,11 +624,24 @@ fn threshold_calibration_fits_the_committed_masks_and_shifts_only_multiverseg() 
         }
         // A click changes the prediction, but the prompt-free one is what pairs up.
         s.add_click(3.5, 3.5, false).unwrap();
-        s.predict().unwrap();
+        assert_ne!(s.predict().unwrap().logits, raw);
         let mask: Vec<u8> = raw.iter().map(|&l| (l + 0.75 > 0.0) as u8).collect();
         ids.push(s.commit_mask(&mask, n).unwrap());
+        assert_eq!(s.threshold_calibration_pairs(), ids.len());
     }
     assert_eq!(s.threshold_offset(), 0.75);
+    // A batch carries the offset too (and records no pair).
+    let batch_px = [image(n, n, 7), image(n, n, 8)];
+    let views: Vec<ImageView> = batch_px
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), n, n))
+        .collect();
+    let got = s.predict_batch(&views, Window::MinMax, None).unwrap();
+    for (p, px) in got.iter().zip(&batch_px) {
+        let want: Vec<f32> = plain(&s, px).iter().map(|&l| l + 0.75).collect();
+        assert_eq!(p.logits, want);
+    }
+    assert_eq!(s.threshold_calibration_pairs(), 2);
     let px = image(n, n, 4);
     let raw = plain(&s, &px);
     s.set_image(&ImageView::packed(Pixels::F32(&px), n, n), Window::MinMax)
@@ -651,14 +664,52 @@ fn threshold_calibration_fits_the_committed_masks_and_shifts_only_multiverseg() 
     u.set_min_context(100);
     assert_eq!(unet, u.predict().unwrap().logits);
 
-    // A pair whose entry left the context no longer counts; off forgets the pairs.
+    // commit() pairs as commit_mask does: its mask is the calibrated prediction, whose
+    // logits are raw + 0.75, so the fit stays at +0.75 with three pairs.
+    ids.push(s.commit().unwrap());
+    assert_eq!(s.threshold_calibration_pairs(), 3);
+    assert_eq!(s.threshold_offset(), 0.75);
+    // set_image forgets an earlier image's prompt-free prediction: no pair for a commit of
+    // an image that was never predicted.
+    let (a, b) = (image(n, n, 5), image(n, n, 6));
+    s.set_image(&ImageView::packed(Pixels::F32(&a), n, n), Window::MinMax)
+        .unwrap();
+    s.predict().unwrap();
+    s.set_image(&ImageView::packed(Pixels::F32(&b), n, n), Window::MinMax)
+        .unwrap();
+    let extra = s.commit_mask(&disk(n, n), n).unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 3);
+    s.context_remove(extra).unwrap();
+
+    // A removed entry's pair goes; with one pair left the offset is 0 again. New settings
+    // keep the pairs.
+    s.context_remove(ids[2]).unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 2);
     s.context_remove(ids[1]).unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 1);
     assert_eq!(s.threshold_offset(), 0.0);
-    s.set_threshold_calibration(None).unwrap();
-    s.set_threshold_calibration(Some(ThresholdCalibration {
+    let one = ThresholdCalibration {
         latest: 8,
         min_pairs: 1,
-    }))
-    .unwrap();
-    assert_eq!(s.threshold_offset(), 0.0, "pairs survived turning it off");
+    };
+    s.set_threshold_calibration(Some(one)).unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 1);
+    // Replacing the context (as a load does, whose ids may repeat old ones) drops the pairs.
+    let kept = s.context().to_vec();
+    s.context_replace(kept).unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 0);
+    // Off forgets the pairs.
+    s.set_image(&ImageView::packed(Pixels::F32(&a), n, n), Window::MinMax)
+        .unwrap();
+    s.predict().unwrap();
+    s.commit().unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 1);
+    s.set_threshold_calibration(None).unwrap();
+    assert_eq!(s.threshold_calibration_pairs(), 0);
+    s.set_threshold_calibration(Some(one)).unwrap();
+    assert_eq!(
+        s.threshold_calibration_pairs(),
+        0,
+        "pairs survived turning it off"
+    );
 }

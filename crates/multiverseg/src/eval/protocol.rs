@@ -29,8 +29,17 @@ pub trait Segmenter {
     /// Sets which context entries each prediction uses (the entries themselves stay).
     fn set_context_policy(&mut self, policy: ContextPolicy) -> Result<()>;
     /// Turns the threshold calibration on or off (see
-    /// [`Session::set_threshold_calibration`]).
-    fn set_threshold_calibration(&mut self, c: Option<ThresholdCalibration>) -> Result<()>;
+    /// [`Session::set_threshold_calibration`]). By default only off is accepted: `Some` is
+    /// an `InvalidArgument` error, so a segmenter that cannot calibrate never runs an
+    /// experiment as if it had.
+    fn set_threshold_calibration(&mut self, c: Option<ThresholdCalibration>) -> Result<()> {
+        match c {
+            None => Ok(()),
+            Some(_) => Err(crate::error::Error::arg(
+                "calibration: this segmenter has no threshold calibration",
+            )),
+        }
+    }
 }
 
 fn view(item: &TaskImage) -> ImageView<'_> {

@@ -14,9 +14,11 @@
 //! This departs from the paper and the official code, which always threshold at 0; it is an
 //! experiment of issue 14 (declared in weights/eval/v10_calib/PURPOSE.md) and **measured
 //! worse**: on issue 14's nine training tasks the MultiverSeg arm needed 1750 clicks against
-//! 1554 without it (weights/eval/v10_calib/README.md). Fits to images that ended at the click
-//! cap drive the offset to the grid's end, and the committed masks then keep it there. Kept so
-//! that the measurement can be repeated and other rules tried; not for production use.
+//! 1554 without it (weights/eval/v10_calib/README.md). Images that needed many clicks commit
+//! masks far from their prompt-free predictions, which drives the offset to the grid's end,
+//! and the committed masks then keep it there; and the offset that fits the prompt-free
+//! prediction is not the one that saves clicks. Kept so that the measurement can be repeated
+//! and other rules tried; not for production use.
 
 use crate::error::{Error, Result};
 
@@ -61,7 +63,9 @@ impl ThresholdCalibration {
     }
 }
 
-/// Dice between `logits + d > 0` and the binary `label` (same length); 1 when both are empty.
+/// Dice between `logits + d > 0` and the binary `label` (> 0.5 is foreground); 1 when both
+/// are empty. The two have the same length in every use (128 x 128); past the shorter one,
+/// pixels are ignored.
 pub fn dice_at(logits: &[f32], label: &[f32], d: f32) -> f64 {
     crate::simulate::dice_of(
         logits
@@ -71,8 +75,9 @@ pub fn dice_at(logits: &[f32], label: &[f32], d: f32) -> f64 {
     )
 }
 
-/// The offset of [`OFFSETS`] that maximises the mean [`dice_at`] over `pairs` (logits, label);
-/// ties go to the smallest |d|, then to the negative one. 0 for no pairs.
+/// The offset of [`OFFSETS`] that maximises the mean [`dice_at`] over `pairs` (logits, label,
+/// each pair of equal length); ties go to the smallest |d|, then to the negative one. 0 for no
+/// pairs.
 pub fn best_offset(pairs: &[(&[f32], &[f32])]) -> f32 {
     let mut order = OFFSETS;
     // By |d|, the negative first: the first strict maximum in this order wins ties.
