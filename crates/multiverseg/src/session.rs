@@ -19,6 +19,7 @@ use crate::preprocess::{
 };
 use crate::prompts::{self, Prompt};
 use crate::workflow::calibration::{self, ThresholdCalibration};
+use crate::workflow::flip_average;
 use crate::workflow::policy::{self, ContextPolicy};
 use crate::workflow::uncertainty;
 use std::path::Path;
@@ -122,6 +123,8 @@ pub struct Session {
     /// (entry id, its image's prompt-free logits) of the latest committed images, oldest
     /// first, at most `calibration.latest`.
     calibration_pairs: Vec<(u64, Vec<f32>)>,
+    /// Opt-in flip averaging of the UNet (false: one pass, as in the paper).
+    unet_flip_average: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -155,6 +158,7 @@ impl Session {
             calibration: None,
             first_logits: None,
             calibration_pairs: Vec::new(),
+            unet_flip_average: false,
         }
     }
 
@@ -213,6 +217,21 @@ impl Session {
         self.calibration = c;
         self.trim_calibration_pairs();
         Ok(())
+    }
+
+    /// Turns flip averaging of ScribblePrompt-UNet on or off (default off: one pass, the
+    /// official code's output). On, every UNet prediction is the mean of the UNet's logits over
+    /// the input as it is and flipped left-right, up-down and both (image, prompts and mask
+    /// input flipped together), each flipped back: four passes, and no directional bias (see
+    /// [`crate::workflow::flip_average`]). MultiverSegNet's predictions never change. Departs
+    /// from the paper (an experiment of issue 14).
+    pub fn set_unet_flip_average(&mut self, on: bool) {
+        self.unet_flip_average = on;
+    }
+
+    /// Whether flip averaging of the UNet is on.
+    pub fn unet_flip_average(&self) -> bool {
+        self.unet_flip_average
     }
 
     /// The current threshold calibration (None: off).
@@ -632,6 +651,26 @@ impl Session {
             height: NET_SIZE,
             width: NET_SIZE,
         };
+        let average = self.unet_flip_average && network == NetworkChoice::ScribblePrompt;
+        // With flip averaging each input runs as its four flips, one batch (done counts inputs).
+        let flipped: Vec<Vec<f32>> = if average {
+            xs.iter()
+                .flat_map(|x| flip_average::flipped_inputs(x))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let runs: Vec<&[f32]> = if average {
+            flipped.iter().map(|v| v.as_slice()).collect()
+        } else {
+            xs.to_vec()
+        };
+        let k = if average {
+            flip_average::FLIPS.len()
+        } else {
+            1
+        };
+        let mut done_inputs = |n: usize| done(n / k);
         // Already resolved: the subset may be smaller than min_context under a cap.
         let r = self.model.infer_batch_in(
             &mut self.backend_state,
@@ -639,14 +678,19 @@ impl Session {
             network,
             0,
             &input,
-            xs,
+            &runs,
             &self.cancel,
-            done,
+            &mut done_inputs,
         );
         if self.cancel.is_cancelled() {
             return Err(Error::cancelled());
         }
-        r
+        let r = r?;
+        Ok(if average {
+            r.chunks(k).map(flip_average::average_back).collect()
+        } else {
+            r
+        })
     }
 
     /// Predicts each of `images` with the context and no prompts (each as a fresh image

@@ -713,3 +713,55 @@ fn threshold_calibration_fits_the_committed_masks_and_shifts_only_multiverseg() 
         "pairs survived turning it off"
     );
 }
+
+/// Opt-in flip averaging of the UNet (multiverseg::workflow::flip_average): the UNet's
+/// prediction is the mean of plain predictions of the flipped image, each flipped back;
+/// MultiverSegNet's predictions do not change; off is the plain prediction.
+#[test]
+fn unet_flip_average_is_the_mean_over_flips_and_leaves_multiverseg_alone() {
+    use multiverseg::workflow::flip_average::{flip_planes, FLIPS};
+    let n = 128; // the network size, so flipping the image flips the network input exactly
+    let px = image(n, n, 11);
+    let plain = |px: &[f32], ctx: &[multiverseg::ContextEntry]| -> Vec<f32> {
+        let mut p = Session::new(model());
+        p.context_replace(ctx.to_vec()).unwrap();
+        p.set_image(&ImageView::packed(Pixels::F32(px), n, n), Window::MinMax)
+            .unwrap();
+        p.predict().unwrap().logits
+    };
+    let mut s = Session::new(model());
+    assert!(!s.unet_flip_average());
+    s.set_image(&ImageView::packed(Pixels::F32(&px), n, n), Window::MinMax)
+        .unwrap();
+    assert_eq!(s.predict().unwrap().logits, plain(&px, &[]));
+    s.set_unet_flip_average(true);
+    let got = s.predict().unwrap().logits;
+    let mut want = vec![0.0f32; n * n];
+    for (lr, ud) in FLIPS {
+        let back = flip_planes(&plain(&flip_planes(&px, lr, ud), &[]), lr, ud);
+        want.iter_mut().zip(back).for_each(|(w, b)| *w += b);
+    }
+    want.iter_mut().for_each(|w| *w /= 4.0);
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(err < 1e-5, "max error {err}");
+    assert_ne!(got, plain(&px, &[]), "averaging changed nothing");
+    // A click still reaches the averaged UNet.
+    s.add_click(40.5, 60.5, true).unwrap();
+    assert_ne!(s.predict().unwrap().logits, got);
+
+    // With context, MultiverSegNet runs once, as without averaging.
+    s.clear_prompts();
+    s.context_add(
+        &ImageView::packed(Pixels::F32(&image(n, n, 12)), n, n),
+        Window::MinMax,
+        &disk(n, n),
+        n,
+    )
+    .unwrap();
+    let ctx = s.context().to_vec();
+    assert_eq!(s.predict().unwrap().logits, plain(&px, &ctx));
+}

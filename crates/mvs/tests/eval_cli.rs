@@ -205,6 +205,11 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = std::fs::read_to_string(tmp.join("cal/summary.md")).unwrap();
     assert!(md.contains("threshold calibrated on the context"), "{md}");
+    // --unet-flip-average (here beside the calibration): the summary says the UNet was averaged.
+    let o = cal(&["--unet-flip-average"], "flip");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(tmp.join("flip/summary.md")).unwrap();
+    assert!(md.contains("The UNet averaged over the four flips"), "{md}");
     let o = cal(&["--curves"], "cal_curves");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--calibrate-threshold"));

@@ -4,6 +4,7 @@
 //! images ([`calibration`]).
 
 pub mod calibration;
+pub mod flip_average;
 pub mod policy;
 pub mod propagate;
 pub mod uncertainty;

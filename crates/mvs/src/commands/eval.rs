@@ -60,6 +60,11 @@ pub struct Args {
     /// its defaults of 8 latest images and at least 2). Interactive experiment only.
     #[arg(long, conflicts_with_all = ["in_context", "curves"])]
     calibrate_threshold: bool,
+    /// Every UNet prediction (both arms, and the curves' k = 0) averages the UNet over the four
+    /// flips of its input (an experiment of issue 14 that departs from the paper: four passes;
+    /// multiverseg::workflow::flip_average).
+    #[arg(long)]
+    unet_flip_average: bool,
     /// Instead of the interactive experiment: Dice with no prompts vs context size.
     #[arg(long)]
     in_context: bool,
@@ -124,6 +129,7 @@ pub fn run(a: Args) -> Result<(), String> {
         select: a.select,
         max_interactions: a.max_interactions,
         calibrate_threshold: a.calibrate_threshold,
+        unet_flip_average: a.unet_flip_average,
         in_context,
         curves,
         out: a.out,
@@ -142,6 +148,7 @@ struct EvalArgs {
     select: super::segment::SelectArg,
     max_interactions: Option<usize>,
     calibrate_threshold: bool,
+    unet_flip_average: bool,
     in_context: Option<Vec<usize>>,
     curves: Option<Vec<usize>>,
     out: PathBuf,
@@ -183,8 +190,11 @@ fn s(e: multiverseg::Error) -> String {
 fn run_eval(a: EvalArgs) -> Result<(), String> {
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let model = a.model.clone();
+    let flip = a.unet_flip_average;
     let new_session = move || -> multiverseg::Result<Box<dyn Segmenter>> {
-        Ok(Box::new(Session::new(model.clone())))
+        let mut s = Session::new(model.clone());
+        s.set_unet_flip_average(flip);
+        Ok(Box::new(s))
     };
     let seeds: Vec<u64> = (0..a.seeds).collect();
     let t_all = Instant::now();
@@ -310,7 +320,13 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
         all.extend(recs);
         if a.all {
             // The summary too, over the tasks done so far.
-            let md = summary_text(&summaries, &all, &cfg, a.protocol.name());
+            let md = summary_text(
+                &summaries,
+                &all,
+                &cfg,
+                a.protocol.name(),
+                a.unet_flip_average,
+            );
             multiverseg::io::atomic_write(&a.out.join("summary.md"), md.as_bytes())
                 .map_err(|e| e.message)?;
         }
@@ -319,7 +335,13 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     if a.all {
         println!(
             "{}",
-            summary_text(&summaries, &all, &cfg, a.protocol.name())
+            summary_text(
+                &summaries,
+                &all,
+                &cfg,
+                a.protocol.name(),
+                a.unet_flip_average
+            )
         );
     }
     report_timing(&timing, t_all.elapsed().as_secs_f64(), &a.out);
@@ -332,6 +354,7 @@ fn summary_text(
     records: &[multiverseg::eval::Record],
     cfg: &InteractiveConfig,
     protocol: &str,
+    unet_flip_average: bool,
 ) -> String {
     let mut md = summary_markdown(summaries, protocol);
     for (label, m) in [
@@ -345,6 +368,11 @@ fn summary_text(
             cfg.max_interactions,
             100.0 * hit as f64 / n.max(1) as f64
         ));
+    }
+    if unet_flip_average {
+        md.push_str(
+            "\nThe UNet averaged over the four flips of its input (departs from the paper).\n",
+        );
     }
     if let Some(c) = cfg.calibration {
         md.push_str(&format!(
@@ -461,6 +489,9 @@ fn click_curves(
             cells.join(" | "),
             100.0 * reach.iter().sum::<f64>() / reach.len().max(1) as f64
         );
+    }
+    if a.unet_flip_average {
+        md += "\nThe UNet averaged over the four flips of its input (departs from the paper).\n";
     }
     write_curves_csv(&a.out.join("curves.csv"), &all).map_err(s)?;
     multiverseg::io::atomic_write(&a.out.join("curves.md"), md.as_bytes())
