@@ -222,9 +222,11 @@ impl Session {
     /// Turns flip averaging of ScribblePrompt-UNet on or off (default off: one pass, the
     /// official code's output). On, every UNet prediction is the mean of the UNet's logits over
     /// the input as it is and flipped left-right, up-down and both (image, prompts and mask
-    /// input flipped together), each flipped back: four passes, and no directional bias (see
-    /// [`crate::workflow::flip_average`]). MultiverSegNet's predictions never change. Departs
-    /// from the paper (an experiment of issue 14).
+    /// input flipped together), each flipped back: four passes, and no directional bias in the
+    /// network's padded 128 x 128 square (see [`crate::workflow::flip_average`]; for a
+    /// non-square image the padding moves with each flip). MultiverSegNet's predictions never
+    /// change. Departs from the paper (an experiment of issue 14); Rust API and `mvs eval`
+    /// only.
     pub fn set_unet_flip_average(&mut self, on: bool) {
         self.unet_flip_average = on;
     }
@@ -652,45 +654,53 @@ impl Session {
             width: NET_SIZE,
         };
         let average = self.unet_flip_average && network == NetworkChoice::ScribblePrompt;
-        // With flip averaging each input runs as its four flips, one batch (done counts inputs).
-        let flipped: Vec<Vec<f32>> = if average {
-            xs.iter()
-                .flat_map(|x| flip_average::flipped_inputs(x))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let runs: Vec<&[f32]> = if average {
-            flipped.iter().map(|v| v.as_slice()).collect()
-        } else {
-            xs.to_vec()
-        };
-        let k = if average {
-            flip_average::FLIPS.len()
-        } else {
-            1
-        };
-        let mut done_inputs = |n: usize| done(n / k);
-        // Already resolved: the subset may be smaller than min_context under a cap.
-        let r = self.model.infer_batch_in(
-            &mut self.backend_state,
-            Some(self.context_version),
-            network,
-            0,
-            &input,
-            &runs,
-            &self.cancel,
-            &mut done_inputs,
-        );
-        if self.cancel.is_cancelled() {
-            return Err(Error::cancelled());
+        if !average {
+            // Already resolved: the subset may be smaller than min_context under a cap.
+            let r = self.model.infer_batch_in(
+                &mut self.backend_state,
+                Some(self.context_version),
+                network,
+                0,
+                &input,
+                xs,
+                &self.cancel,
+                done,
+            );
+            if self.cancel.is_cancelled() {
+                return Err(Error::cancelled());
+            }
+            return r;
         }
-        let r = r?;
-        Ok(if average {
-            r.chunks(k).map(flip_average::average_back).collect()
-        } else {
-            r
-        })
+        // Flip averaging: each input runs as its four flips. A few inputs at a time, so the
+        // flipped copies never hold more than FLIP_CHUNK inputs' worth of memory; `done` hears
+        // of each input once all four of its flips are done.
+        const FLIP_CHUNK: usize = 4;
+        let k = flip_average::FLIPS.len();
+        let mut out = Vec::with_capacity(xs.len());
+        for (c, chunk) in xs.chunks(FLIP_CHUNK).enumerate() {
+            let flipped: Vec<Vec<f32>> = chunk
+                .iter()
+                .flat_map(|x| flip_average::flipped_inputs(x))
+                .collect();
+            let runs: Vec<&[f32]> = flipped.iter().map(|v| v.as_slice()).collect();
+            let before = c * FLIP_CHUNK;
+            let mut done_inputs = |n: usize| !n.is_multiple_of(k) || done(before + n / k);
+            let r = self.model.infer_batch_in(
+                &mut self.backend_state,
+                Some(self.context_version),
+                network,
+                0,
+                &input,
+                &runs,
+                &self.cancel,
+                &mut done_inputs,
+            );
+            if self.cancel.is_cancelled() {
+                return Err(Error::cancelled());
+            }
+            out.extend(r?.chunks(k).map(flip_average::average_back));
+        }
+        Ok(out)
     }
 
     /// Predicts each of `images` with the context and no prompts (each as a fresh image
@@ -701,7 +711,8 @@ impl Session {
     /// them, unless `select similar` is capped) run as one batch: on the GPU, one command
     /// buffer per chunk of up to 16 images. Results equal single predictions bit for bit
     /// on the CPU, and on the GPU to rounding (the same kernels run; measured equal).
-    /// With threshold calibration on, MultiverSegNet's logits carry the current
+    /// With UNet flip averaging on, UNet predictions run four inputs (sixteen passes) at a
+    /// time. With threshold calibration on, MultiverSegNet's logits carry the current
     /// [`Session::threshold_offset`]; no pairs are recorded.
     ///
     /// Errors: `InvalidArgument` naming `images[i]`, `Cancelled` (progress or the cancel

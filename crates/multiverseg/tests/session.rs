@@ -753,6 +753,32 @@ fn unet_flip_average_is_the_mean_over_flips_and_leaves_multiverseg_alone() {
     s.add_click(40.5, 60.5, true).unwrap();
     assert_ne!(s.predict().unwrap().logits, got);
 
+    // A batch (more images than one flip chunk) equals single averaged predictions, and its
+    // progress reports each image once, in order.
+    let imgs: Vec<Vec<f32>> = (0..6).map(|i| image(n, n, 20 + i)).collect();
+    let views: Vec<ImageView> = imgs
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), n, n))
+        .collect();
+    let mut seen = Vec::new();
+    let mut progress = |done: usize, total: usize| {
+        seen.push((done, total));
+        true
+    };
+    let batch = s
+        .predict_batch(&views, Window::MinMax, Some(&mut progress))
+        .unwrap();
+    assert_eq!(seen.last(), Some(&(6, 6)));
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    for (b, v) in batch.iter().zip(&views) {
+        let mut one = Session::new(model());
+        one.set_unet_flip_average(true);
+        one.set_image(v, Window::MinMax).unwrap();
+        assert_eq!(b.logits, one.predict().unwrap().logits);
+    }
+    s.set_image(&ImageView::packed(Pixels::F32(&px), n, n), Window::MinMax)
+        .unwrap();
+
     // With context, MultiverSegNet runs once, as without averaging.
     s.clear_prompts();
     s.context_add(

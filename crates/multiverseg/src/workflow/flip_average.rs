@@ -6,7 +6,12 @@
 //! logits over the four flips of the input (as is, left-right, up-down, both), each flipped
 //! back, is equivariant to those flips whatever the network, so such a bias cancels. It costs
 //! four UNet passes per prediction. An experiment of issue 14, declared in
-//! weights/eval/v10_tta/PURPOSE.md.
+//! weights/eval/v10_tta/PURPOSE.md; measured in weights/eval/v10_tta/README.md.
+//!
+//! The flips act on the network's input, the image padded at the bottom and right to a square
+//! and resized to 128 x 128: for a non-square image the padding moves to the top or left in
+//! three of the four passes, so the cancellation holds in that padded square, not in the
+//! image's own frame.
 
 use crate::NET_SIZE;
 
@@ -14,7 +19,13 @@ const PX: usize = NET_SIZE * NET_SIZE;
 
 /// Flips every 128 x 128 plane of `x` (planes back to back): left-right when `lr`, up-down
 /// when `ud`. Its own inverse.
+///
+/// Panics if `x.len()` is not a multiple of 128 * 128 (every caller passes whole planes).
 pub fn flip_planes(x: &[f32], lr: bool, ud: bool) -> Vec<f32> {
+    assert!(
+        x.len().is_multiple_of(PX),
+        "flip_planes: whole 128 x 128 planes only"
+    );
     let n = NET_SIZE;
     let mut out = vec![0.0f32; x.len()];
     for (src, dst) in x.chunks_exact(PX).zip(out.chunks_exact_mut(PX)) {
@@ -40,11 +51,15 @@ pub fn flipped_inputs(x: &[f32]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// The mean of four logit maps (128 x 128, in [`FLIPS`] order), each flipped back first.
+/// The mean of four logit maps (each 128 x 128, in [`FLIPS`] order), each flipped back
+/// first; 128 x 128.
+///
+/// Panics unless there are exactly four maps of 128 * 128 values.
 pub fn average_back(outs: &[Vec<f32>]) -> Vec<f32> {
     assert_eq!(outs.len(), FLIPS.len(), "one output per flip");
     let mut acc = vec![0.0f32; PX];
     for (o, &(lr, ud)) in outs.iter().zip(&FLIPS) {
+        assert_eq!(o.len(), PX, "average_back: 128 x 128 maps only");
         for (a, v) in acc.iter_mut().zip(flip_planes(o, lr, ud)) {
             *a += v;
         }

@@ -62,8 +62,8 @@ pub struct Args {
     calibrate_threshold: bool,
     /// Every UNet prediction (both arms, and the curves' k = 0) averages the UNet over the four
     /// flips of its input (an experiment of issue 14 that departs from the paper: four passes;
-    /// multiverseg::workflow::flip_average).
-    #[arg(long)]
+    /// multiverseg::workflow::flip_average). Not with --in-context (no UNet there).
+    #[arg(long, conflicts_with = "in_context")]
     unet_flip_average: bool,
     /// Instead of the interactive experiment: Dice with no prompts vs context size.
     #[arg(long)]
