@@ -395,3 +395,58 @@ fn sessions_on_two_threads_share_one_gpu_model() {
         "concurrent sessions changed each other's results"
     );
 }
+
+/// Flip averaging of the UNet (opt-in) runs its four flips as one GPU batch: the averaged
+/// logits match the CPU's, with a click and without, and a batch of more images than one
+/// flip chunk equals single averaged predictions on the GPU.
+#[test]
+#[ignore = "gpu tier: needs a Vulkan device (Mesa lavapipe); run by scripts/test.sh gpu"]
+fn gpu_unet_flip_average_matches_the_cpu() {
+    let (w, h) = (61, 47);
+    let m = disk(w, h, 30.0, 20.0, 12.0);
+    let px = picture(w, h, 5, &m);
+    let view = ImageView::packed(Pixels::F32(&px), w, h);
+    let mut logits = Vec::new();
+    for model in [gpu_model(2), common::small_cpu_model()] {
+        let mut s = Session::new(model);
+        s.set_unet_flip_average(true);
+        s.set_image(&view, Window::MinMax).unwrap();
+        logits.push(s.predict().unwrap().logits);
+        s.add_click(30.5, 20.5, true).unwrap();
+        logits.push(s.predict().unwrap().logits);
+    }
+    for i in 0..2 {
+        let d = logits[i]
+            .iter()
+            .zip(&logits[2 + i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            d < 1e-3,
+            "prediction {i}: GPU and CPU averaged logits differ by {d}"
+        );
+    }
+
+    let mut s = Session::new(gpu_model(2));
+    s.set_unet_flip_average(true);
+    let pics: Vec<Vec<f32>> = (0..5).map(|k| picture(w, h, 10 + k, &m)).collect();
+    let views: Vec<ImageView> = pics
+        .iter()
+        .map(|p| ImageView::packed(Pixels::F32(p), w, h))
+        .collect();
+    let batch = s.predict_batch(&views, Window::MinMax, None).unwrap();
+    for (b, v) in batch.iter().zip(&views) {
+        s.set_image(v, Window::MinMax).unwrap();
+        let one = s.predict().unwrap().logits;
+        let d = b
+            .logits
+            .iter()
+            .zip(&one)
+            .map(|(a, c)| (a - c).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            d < 1e-5,
+            "batch and single averaged predictions differ by {d}"
+        );
+    }
+}
