@@ -211,10 +211,10 @@ impl Session {
             c.validate()?;
         }
         if c.is_none() {
-            self.calibration_pairs.clear();
             self.first_logits = None;
         }
         self.calibration = c;
+        // Off keeps none: that forgets the pairs.
         self.trim_calibration_pairs();
         Ok(())
     }
@@ -246,34 +246,38 @@ impl Session {
     /// still in the context; otherwise [`calibration::best_offset`] over those pairs (one of
     /// [`calibration::OFFSETS`], -2 to +2).
     pub fn threshold_offset(&self) -> f32 {
-        self.fitted_offset().0
+        let Some(c) = self.calibration else {
+            return 0.0;
+        };
+        let pairs = self.calibration_pairs_in_context();
+        let d = if pairs.len() < c.min_pairs {
+            0.0
+        } else {
+            calibration::best_offset(&pairs)
+        };
+        log::debug!(
+            "threshold calibration: offset {d:+} from {} pairs",
+            pairs.len()
+        );
+        d
     }
 
     /// How many pairs the offset is fitted to now (0 when calibration is off); below
     /// `min_pairs` the offset is 0.
     pub fn threshold_calibration_pairs(&self) -> usize {
-        self.fitted_offset().1
+        self.calibration_pairs_in_context().len()
     }
 
-    /// The offset and how many pairs it was fitted to.
-    fn fitted_offset(&self) -> (f32, usize) {
-        let Some(c) = self.calibration else {
-            return (0.0, 0);
-        };
-        // Every kept pair's entry is in the context (remove, clear and replace drop pairs);
-        // the lookup is what pairs each logit map with its committed mask.
-        let labels: Vec<(&[f32], &[f32])> = self
-            .calibration_pairs
+    /// (prompt-free logits, committed mask) of each kept pair. Every kept pair's entry is in
+    /// the context (remove, clear and replace drop pairs); the lookup finds its mask.
+    fn calibration_pairs_in_context(&self) -> Vec<(&[f32], &[f32])> {
+        self.calibration_pairs
             .iter()
             .filter_map(|(id, l)| {
                 let e = self.context.iter().find(|e| e.id == *id)?;
                 Some((l.as_slice(), e.label.as_slice()))
             })
-            .collect();
-        if labels.len() < c.min_pairs {
-            return (0.0, labels.len());
-        }
-        (calibration::best_offset(&labels), labels.len())
+            .collect()
     }
 
     /// Keeps at most `latest` pairs (the newest).
@@ -282,21 +286,6 @@ impl Session {
         let n = self.calibration_pairs.len();
         if n > keep {
             self.calibration_pairs.drain(..n - keep);
-        }
-    }
-
-    /// Adds the threshold offset to MultiverSegNet's logits (nothing for the UNet, or when
-    /// calibration is off).
-    fn calibrate(&self, network: NetworkChoice, logits: &mut [f32]) {
-        if network != NetworkChoice::MultiverSeg {
-            return;
-        }
-        let (d, pairs) = self.fitted_offset();
-        if self.calibration.is_some() {
-            log::debug!("threshold calibration: offset {d:+} from {pairs} pairs");
-        }
-        if d != 0.0 {
-            logits.iter_mut().for_each(|l| *l += d);
         }
     }
 
@@ -598,7 +587,7 @@ impl Session {
             if self.prompts.is_empty() && self.mask_input.is_none() {
                 self.first_logits = Some(logits.clone());
             }
-            self.calibrate(network, &mut logits);
+            add_offset(&mut logits, self.threshold_offset());
         }
         let pred = Prediction {
             logits,
@@ -653,38 +642,33 @@ impl Session {
             height: NET_SIZE,
             width: NET_SIZE,
         };
-        let average = self.unet_flip_average && network == NetworkChoice::ScribblePrompt;
-        if !average {
-            // Already resolved: the subset may be smaller than min_context under a cap.
-            let r = self.model.infer_batch_in(
-                &mut self.backend_state,
-                Some(self.context_version),
-                network,
-                0,
-                &input,
-                xs,
-                &self.cancel,
-                done,
-            );
-            if self.cancel.is_cancelled() {
-                return Err(Error::cancelled());
-            }
-            return r;
-        }
-        // Flip averaging: each input runs as its four flips. A few inputs at a time, so the
-        // flipped copies never hold more than FLIP_CHUNK inputs' worth of memory; `done` hears
-        // of each input once all four of its flips are done.
+        // Flip averaging runs each input as its four flips, a few inputs a call so that the
+        // flipped copies stay small, and `done` hears of an input once all its flips are done.
+        // Otherwise one call runs every input once.
         const FLIP_CHUNK: usize = 4;
-        let k = flip_average::FLIPS.len();
+        let average = self.unet_flip_average && network == NetworkChoice::ScribblePrompt;
+        let (k, per_call) = if average {
+            (flip_average::FLIPS.len(), FLIP_CHUNK)
+        } else {
+            (1, xs.len().max(1))
+        };
         let mut out = Vec::with_capacity(xs.len());
-        for (c, chunk) in xs.chunks(FLIP_CHUNK).enumerate() {
-            let flipped: Vec<Vec<f32>> = chunk
-                .iter()
-                .flat_map(|x| flip_average::flipped_inputs(x))
-                .collect();
-            let runs: Vec<&[f32]> = flipped.iter().map(|v| v.as_slice()).collect();
-            let before = c * FLIP_CHUNK;
+        for (c, part) in xs.chunks(per_call).enumerate() {
+            let flipped: Vec<Vec<f32>> = if average {
+                part.iter()
+                    .flat_map(|x| flip_average::flipped_inputs(x))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let runs: Vec<&[f32]> = if average {
+                flipped.iter().map(Vec::as_slice).collect()
+            } else {
+                part.to_vec()
+            };
+            let before = c * per_call;
             let mut done_inputs = |n: usize| !n.is_multiple_of(k) || done(before + n / k);
+            // Already resolved: the subset may be smaller than min_context under a cap.
             let r = self.model.infer_batch_in(
                 &mut self.backend_state,
                 Some(self.context_version),
@@ -698,7 +682,11 @@ impl Session {
             if self.cancel.is_cancelled() {
                 return Err(Error::cancelled());
             }
-            out.extend(r?.chunks(k).map(flip_average::average_back));
+            if average {
+                out.extend(r?.chunks(k).map(flip_average::average_back));
+            } else {
+                out.extend(r?);
+            }
         }
         Ok(out)
     }
@@ -740,6 +728,8 @@ impl Session {
             .iter()
             .map(|x| self.selection_for(x))
             .collect::<Result<Vec<_>>>()?;
+        // One fit for the whole call: the context and the pairs do not change during it.
+        let offset = self.threshold_offset();
         let mut first = 0;
         while first < total {
             // The longest run of images that share the policy's pick.
@@ -753,7 +743,9 @@ impl Session {
             let mut done = |k: usize| progress.as_mut().is_none_or(|p| p(first + k, total));
             let logits = self.run_with(*network, chosen, &xs, &mut done)?;
             for (mut l, img) in logits.into_iter().zip(&images[first..end]) {
-                self.calibrate(*network, &mut l);
+                if *network == NetworkChoice::MultiverSeg {
+                    add_offset(&mut l, offset);
+                }
                 out.push(Prediction {
                     logits: l,
                     width: img.width,
@@ -811,5 +803,12 @@ impl Session {
         let m = mask_to_unit(mask, t.width, t.height, stride, "mask")?;
         let label = mask_to_network(&m, t.width, t.height);
         self.commit_label(label)
+    }
+}
+
+/// Adds a threshold offset to every logit (nothing for 0).
+fn add_offset(logits: &mut [f32], d: f32) {
+    if d != 0.0 {
+        logits.iter_mut().for_each(|l| *l += d);
     }
 }

@@ -222,11 +222,7 @@ fn gpu_session_gives_the_cpu_masks() {
     }
     let n = logits.len() / 2;
     for i in 0..n {
-        let d = logits[i]
-            .iter()
-            .zip(&logits[n + i])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let d = common::max_diff(&logits[i], &logits[n + i]);
         assert!(d < 1e-3, "prediction {i}: GPU and CPU logits differ by {d}");
     }
     for (i, ((mg, pg), (mc, pc))) in masks[0].iter().zip(&masks[1]).enumerate() {
@@ -292,12 +288,7 @@ fn gpu_batch_equals_single_predictions() {
         for (k, v) in views.iter().enumerate() {
             s.set_image(v, Window::MinMax).unwrap();
             let single = s.predict().unwrap();
-            let d = single
-                .logits
-                .iter()
-                .zip(&batch[k].logits)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let d = common::max_diff(&single.logits, &batch[k].logits);
             worst = worst.max(d);
             last = Some(single);
         }
@@ -416,11 +407,7 @@ fn gpu_unet_flip_average_matches_the_cpu() {
         logits.push(s.predict().unwrap().logits);
     }
     for i in 0..2 {
-        let d = logits[i]
-            .iter()
-            .zip(&logits[2 + i])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let d = common::max_diff(&logits[i], &logits[2 + i]);
         assert!(
             d < 1e-3,
             "prediction {i}: GPU and CPU averaged logits differ by {d}"
@@ -438,12 +425,7 @@ fn gpu_unet_flip_average_matches_the_cpu() {
     for (b, v) in batch.iter().zip(&views) {
         s.set_image(v, Window::MinMax).unwrap();
         let one = s.predict().unwrap().logits;
-        let d = b
-            .logits
-            .iter()
-            .zip(&one)
-            .map(|(a, c)| (a - c).abs())
-            .fold(0.0f32, f32::max);
+        let d = common::max_diff(&b.logits, &one);
         assert!(
             d < 1e-5,
             "batch and single averaged predictions differ by {d}"

@@ -742,11 +742,7 @@ fn unet_flip_average_is_the_mean_over_flips_and_leaves_multiverseg_alone() {
         want.iter_mut().zip(back).for_each(|(w, b)| *w += b);
     }
     want.iter_mut().for_each(|w| *w /= 4.0);
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let err = common::max_diff(&got, &want);
     assert!(err < 1e-5, "max error {err}");
     assert_ne!(got, plain(&px, &[]), "averaging changed nothing");
     // A click still reaches the averaged UNet.

@@ -79,13 +79,13 @@ pub fn dice_at(logits: &[f32], label: &[f32], d: f32) -> f64 {
 /// each pair of equal length); ties go to the smallest |d|, then to the negative one. 0 for no
 /// pairs.
 pub fn best_offset(pairs: &[(&[f32], &[f32])]) -> f32 {
+    if pairs.is_empty() {
+        return 0.0;
+    }
     let mut order = OFFSETS;
     // By |d|, the negative first: the first strict maximum in this order wins ties.
     order.sort_by(|a, b| a.abs().total_cmp(&b.abs()).then(a.total_cmp(b)));
     let mut best = (f64::NEG_INFINITY, 0.0f32);
-    if pairs.is_empty() {
-        return 0.0;
-    }
     for d in order {
         let mean = pairs.iter().map(|(l, y)| dice_at(l, y, d)).sum::<f64>() / pairs.len() as f64;
         if mean > best.0 {

@@ -82,3 +82,13 @@ pub fn max_abs(a: &[f32], b: &[f64]) -> f64 {
         .map(|(&x, &y)| (x as f64 - y).abs())
         .fold(0.0, f64::max)
 }
+
+/// Largest |a - b| of two f32 results of the same length (e.g. GPU against CPU logits).
+#[allow(dead_code)]
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}

@@ -348,6 +348,10 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The line summary.md and curves.md end with under `--unet-flip-average`.
+const FLIP_NOTE: &str =
+    "\nThe UNet averaged over the four flips of its input (departs from the paper).\n";
+
 /// summary.md of `--all`: the table, then how often each arm reached the target Dice.
 fn summary_text(
     summaries: &[multiverseg::eval::TaskSummary],
@@ -370,9 +374,7 @@ fn summary_text(
         ));
     }
     if unet_flip_average {
-        md.push_str(
-            "\nThe UNet averaged over the four flips of its input (departs from the paper).\n",
-        );
+        md.push_str(FLIP_NOTE);
     }
     if let Some(c) = cfg.calibration {
         md.push_str(&format!(
@@ -491,7 +493,7 @@ fn click_curves(
         );
     }
     if a.unet_flip_average {
-        md += "\nThe UNet averaged over the four flips of its input (departs from the paper).\n";
+        md += FLIP_NOTE;
     }
     write_curves_csv(&a.out.join("curves.csv"), &all).map_err(s)?;
     multiverseg::io::atomic_write(&a.out.join("curves.md"), md.as_bytes())
