@@ -125,6 +125,9 @@ pub struct Session {
     calibration_pairs: Vec<(u64, Vec<f32>)>,
     /// Opt-in flip averaging of the UNet (false: one pass, as in the paper).
     unet_flip_average: bool,
+    /// Opt-in: the UNet predicts once the image has a prompt, even with a context (false:
+    /// MultiverSegNet for every prediction once the context is large enough, as in the paper).
+    unet_refines: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -159,6 +162,7 @@ impl Session {
             first_logits: None,
             calibration_pairs: Vec::new(),
             unet_flip_average: false,
+            unet_refines: false,
         }
     }
 
@@ -234,6 +238,24 @@ impl Session {
     /// Whether flip averaging of the UNet is on.
     pub fn unet_flip_average(&self) -> bool {
         self.unet_flip_average
+    }
+
+    /// Turns "the UNet refines" on or off (default off: with at least `min_context` entries
+    /// every prediction is MultiverSegNet's, as in the paper). On, MultiverSegNet makes only
+    /// the prediction of an image that has no prompt (with the context, as the policy picks
+    /// it); once the image has a prompt (click, box or scribble), ScribblePrompt-UNet predicts
+    /// from the same 5-channel input, whose mask-input channel holds the previous prediction's
+    /// logits (at the first prompt, MultiverSegNet's prompt-free logits). So the context sets
+    /// the start and the UNet follows the clicks. [`Session::predict_batch`] (no prompts) is
+    /// unchanged; a model without a UNet keeps MultiverSegNet. Departs from the paper (an
+    /// experiment of issue 14, `weights/eval/v10_refine/`); Rust API and `mvs eval` only.
+    pub fn set_unet_refines(&mut self, on: bool) {
+        self.unet_refines = on;
+    }
+
+    /// Whether "the UNet refines" is on.
+    pub fn unet_refines(&self) -> bool {
+        self.unet_refines
     }
 
     /// The current threshold calibration (None: off).
@@ -579,7 +601,7 @@ impl Session {
         self.cancel.reset();
         let x = self.network_input()?;
         let (w, h) = self.target_size().expect("network_input checked the image");
-        let (network, chosen) = self.selection_for(&x)?;
+        let (network, chosen) = self.selection_for(&x, !self.prompts.is_empty())?;
         let mut logits = self
             .run_with(network, &chosen, &[&x], &mut |_| true)?
             .swap_remove(0);
@@ -599,11 +621,19 @@ impl Session {
     }
 
     /// The network and the context entries (indices, insertion order) the policy picks
-    /// for a [5, 128, 128] input (it looks at the image, channel 0).
-    fn selection_for(&self, x: &[f32]) -> Result<(NetworkChoice, Vec<usize>)> {
-        let network =
+    /// for a [5, 128, 128] input (it looks at the image, channel 0); `prompted`: the input
+    /// carries prompts (with "the UNet refines" on, the UNet then predicts).
+    fn selection_for(&self, x: &[f32], prompted: bool) -> Result<(NetworkChoice, Vec<usize>)> {
+        let mut network =
             self.model
                 .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)?;
+        if network == NetworkChoice::MultiverSeg
+            && self.unet_refines
+            && prompted
+            && self.model.has_unet()
+        {
+            network = NetworkChoice::ScribblePrompt;
+        }
         let chosen = if network == NetworkChoice::ScribblePrompt {
             Vec::new()
         } else {
@@ -726,7 +756,7 @@ impl Session {
         // Each image's pick once (with `similar`, a descriptor per context entry).
         let picks = inputs
             .iter()
-            .map(|x| self.selection_for(x))
+            .map(|x| self.selection_for(x, false))
             .collect::<Result<Vec<_>>>()?;
         // One fit for the whole call: the context and the pairs do not change during it.
         let offset = self.threshold_offset();

@@ -787,3 +787,95 @@ fn unet_flip_average_is_the_mean_over_flips_and_leaves_multiverseg_alone() {
     let ctx = s.context().to_vec();
     assert_eq!(s.predict().unwrap().logits, plain(&px, &ctx));
 }
+
+/// Opt-in "the UNet refines" (weights/eval/v10_refine/): with a context, an image's
+/// prediction before any prompt is MultiverSegNet's, and every prediction with a prompt is the
+/// UNet's on the session's network input, whose mask input is the previous (MultiverSegNet's)
+/// logits; undoing back to no prompt gives MultiverSegNet's again; below `min_context`, in
+/// `predict_batch` and with the option off nothing changes.
+#[test]
+fn unet_refines_hands_prompted_predictions_to_the_unet() {
+    use multiverseg::NetworkChoice;
+    let (w, h) = (37, 29);
+    let px = image(w, h, 31);
+    let view = ImageView::packed(Pixels::F32(&px), w, h);
+    let unet = |x: &[f32]| {
+        model()
+            .infer(
+                NetworkChoice::ScribblePrompt,
+                0,
+                &RawInput {
+                    target: x,
+                    context_images: &[],
+                    context_labels: &[],
+                    height: 128,
+                    width: 128,
+                },
+            )
+            .unwrap()
+    };
+    let mut plain = Session::new(model());
+    let mut s = Session::new(model());
+    assert!(!s.unet_refines());
+    s.set_unet_refines(true);
+    assert!(s.unet_refines());
+    let ctx_px = image(w, h, 32);
+    for t in [&mut plain, &mut s] {
+        t.context_add(
+            &ImageView::packed(Pixels::F32(&ctx_px), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+        t.set_image(&view, Window::MinMax).unwrap();
+    }
+    // Before a prompt: MultiverSegNet's, as without the option.
+    let first = s.predict().unwrap().logits;
+    assert_eq!(first, plain.predict().unwrap().logits);
+    // With a click: the UNet's, from MultiverSegNet's logits as the mask input.
+    s.add_click(18.5, 14.5, true).unwrap();
+    plain.add_click(18.5, 14.5, true).unwrap();
+    let x = s.network_input().unwrap();
+    assert_eq!(&x[4 * 128 * 128..], &first[..], "mask input");
+    let refined = s.predict().unwrap().logits;
+    assert_eq!(refined, unet(&x));
+    let mvs = plain.predict().unwrap().logits;
+    assert_ne!(refined, mvs, "the option changed nothing");
+    // A second click: the UNet again, from its own logits.
+    s.add_click(5.5, 3.5, false).unwrap();
+    let x2 = s.network_input().unwrap();
+    assert_eq!(&x2[4 * 128 * 128..], &refined[..]);
+    assert_eq!(s.predict().unwrap().logits, unet(&x2));
+    // predict_batch has no prompts: MultiverSegNet, even while the current image has clicks.
+    let other = image(w, h, 33);
+    let views = [ImageView::packed(Pixels::F32(&other), w, h)];
+    let b = s.predict_batch(&views, Window::MinMax, None).unwrap();
+    assert_eq!(
+        b[0].logits,
+        plain
+            .predict_batch(&views, Window::MinMax, None)
+            .unwrap()
+            .remove(0)
+            .logits
+    );
+    // Undo to no prompt: MultiverSegNet's prompt-free prediction again.
+    s.undo().unwrap();
+    s.undo().unwrap();
+    assert_eq!(s.predict().unwrap().logits, first);
+    // Below min_context the UNet predicts anyway (the option changes nothing there).
+    s.clear_prompts();
+    s.set_min_context(2);
+    s.add_click(18.5, 14.5, true).unwrap();
+    let mut u = Session::new(model());
+    u.set_image(&view, Window::MinMax).unwrap();
+    u.add_click(18.5, 14.5, true).unwrap();
+    assert_eq!(s.predict().unwrap().logits, u.predict().unwrap().logits);
+    // Off: MultiverSegNet with the click, as the plain session.
+    s.clear_prompts();
+    s.set_min_context(1);
+    s.set_unet_refines(false);
+    assert_eq!(s.predict().unwrap().logits, first);
+    s.add_click(18.5, 14.5, true).unwrap();
+    assert_eq!(s.predict().unwrap().logits, mvs);
+}

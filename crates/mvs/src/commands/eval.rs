@@ -65,6 +65,12 @@ pub struct Args {
     /// multiverseg::workflow::flip_average). Not with --in-context (no UNet there).
     #[arg(long, conflicts_with = "in_context")]
     unet_flip_average: bool,
+    /// Once an image has a click, the UNet predicts even with a context: MultiverSegNet makes
+    /// only each image's prediction before its first click (an experiment of issue 14 that
+    /// departs from the paper; Session::set_unet_refines). With --curves it applies to k > 0.
+    /// Not with --in-context (no clicks there).
+    #[arg(long, conflicts_with = "in_context")]
+    unet_refines: bool,
     /// Instead of the interactive experiment: Dice with no prompts vs context size.
     #[arg(long)]
     in_context: bool,
@@ -130,6 +136,7 @@ pub fn run(a: Args) -> Result<(), String> {
         max_interactions: a.max_interactions,
         calibrate_threshold: a.calibrate_threshold,
         unet_flip_average: a.unet_flip_average,
+        unet_refines: a.unet_refines,
         in_context,
         curves,
         out: a.out,
@@ -149,6 +156,7 @@ struct EvalArgs {
     max_interactions: Option<usize>,
     calibrate_threshold: bool,
     unet_flip_average: bool,
+    unet_refines: bool,
     in_context: Option<Vec<usize>>,
     curves: Option<Vec<usize>>,
     out: PathBuf,
@@ -191,9 +199,11 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let model = a.model.clone();
     let flip = a.unet_flip_average;
+    let refines = a.unet_refines;
     let new_session = move || -> multiverseg::Result<Box<dyn Segmenter>> {
         let mut s = Session::new(model.clone());
         s.set_unet_flip_average(flip);
+        s.set_unet_refines(refines);
         Ok(Box::new(s))
     };
     let seeds: Vec<u64> = (0..a.seeds).collect();
@@ -320,13 +330,7 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
         all.extend(recs);
         if a.all {
             // The summary too, over the tasks done so far.
-            let md = summary_text(
-                &summaries,
-                &all,
-                &cfg,
-                a.protocol.name(),
-                a.unet_flip_average,
-            );
+            let md = summary_text(&summaries, &all, &cfg, a.protocol.name(), &option_notes(&a));
             multiverseg::io::atomic_write(&a.out.join("summary.md"), md.as_bytes())
                 .map_err(|e| e.message)?;
         }
@@ -335,22 +339,25 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     if a.all {
         println!(
             "{}",
-            summary_text(
-                &summaries,
-                &all,
-                &cfg,
-                a.protocol.name(),
-                a.unet_flip_average
-            )
+            summary_text(&summaries, &all, &cfg, a.protocol.name(), &option_notes(&a))
         );
     }
     report_timing(&timing, t_all.elapsed().as_secs_f64(), &a.out);
     Ok(())
 }
 
-/// The line summary.md and curves.md end with under `--unet-flip-average`.
-const FLIP_NOTE: &str =
-    "\nThe UNet averaged over the four flips of its input (departs from the paper).\n";
+/// The lines summary.md and curves.md end with for the options that depart from the paper
+/// (`--unet-flip-average`, `--unet-refines`); empty without them.
+fn option_notes(a: &EvalArgs) -> String {
+    let mut md = String::new();
+    if a.unet_flip_average {
+        md += "\nThe UNet averaged over the four flips of its input (departs from the paper).\n";
+    }
+    if a.unet_refines {
+        md += "\nThe UNet refines: with a context, MultiverSegNet predicts each image before its first click and the UNet after every click (departs from the paper).\n";
+    }
+    md
+}
 
 /// summary.md of `--all`: the table, then how often each arm reached the target Dice.
 fn summary_text(
@@ -358,7 +365,7 @@ fn summary_text(
     records: &[multiverseg::eval::Record],
     cfg: &InteractiveConfig,
     protocol: &str,
-    unet_flip_average: bool,
+    notes: &str,
 ) -> String {
     let mut md = summary_markdown(summaries, protocol);
     for (label, m) in [
@@ -373,9 +380,7 @@ fn summary_text(
             100.0 * hit as f64 / n.max(1) as f64
         ));
     }
-    if unet_flip_average {
-        md.push_str(FLIP_NOTE);
-    }
+    md.push_str(notes);
     if let Some(c) = cfg.calibration {
         md.push_str(&format!(
             "\nMultiverSeg arm: threshold calibrated on the context (latest {} committed images, at least {}; departs from the paper).\n",
@@ -492,9 +497,7 @@ fn click_curves(
             100.0 * reach.iter().sum::<f64>() / reach.len().max(1) as f64
         );
     }
-    if a.unet_flip_average {
-        md += FLIP_NOTE;
-    }
+    md += &option_notes(a);
     write_curves_csv(&a.out.join("curves.csv"), &all).map_err(s)?;
     multiverseg::io::atomic_write(&a.out.join("curves.md"), md.as_bytes())
         .map_err(|e| e.message)?;
