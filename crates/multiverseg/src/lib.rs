@@ -64,5 +64,6 @@ pub use preprocess::{ImageView, Pixels, Window, MAX_SIDE};
 pub use session::{ContextEntry, Prediction, Progress, Session};
 pub use tensor::Tensor;
 pub use weights::Weights;
+pub use workflow::after_prompt::AfterPrompt;
 pub use workflow::calibration::ThresholdCalibration;
 pub use workflow::policy::{ContextPolicy, Select};

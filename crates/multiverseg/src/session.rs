@@ -18,6 +18,7 @@ use crate::preprocess::{
     Pixels, Window,
 };
 use crate::prompts::{self, Prompt};
+use crate::workflow::after_prompt::{self, AfterPrompt};
 use crate::workflow::calibration::{self, ThresholdCalibration};
 use crate::workflow::flip_average;
 use crate::workflow::policy::{self, ContextPolicy};
@@ -125,9 +126,9 @@ pub struct Session {
     calibration_pairs: Vec<(u64, Vec<f32>)>,
     /// Opt-in flip averaging of the UNet (false: one pass, as in the paper).
     unet_flip_average: bool,
-    /// Opt-in: the UNet predicts once the image has a prompt, even with a context (false:
-    /// MultiverSegNet for every prediction once the context is large enough, as in the paper).
-    unet_refines: bool,
+    /// Which network predicts an image with a prompt when the context is large enough
+    /// (default: MultiverSegNet, as in the paper).
+    after_prompt: AfterPrompt,
 }
 
 impl std::fmt::Debug for Session {
@@ -162,7 +163,7 @@ impl Session {
             first_logits: None,
             calibration_pairs: Vec::new(),
             unet_flip_average: false,
-            unet_refines: false,
+            after_prompt: AfterPrompt::MultiverSeg,
         }
     }
 
@@ -240,22 +241,25 @@ impl Session {
         self.unet_flip_average
     }
 
-    /// Turns "the UNet refines" on or off (default off: with at least `min_context` entries
-    /// every prediction is MultiverSegNet's, as in the paper). On, MultiverSegNet makes only
-    /// the prediction of an image that has no prompt (with the context, as the policy picks
-    /// it); once the image has a prompt (click, box or scribble), ScribblePrompt-UNet predicts
-    /// from the same 5-channel input, whose mask-input channel holds the previous prediction's
-    /// logits (at the first prompt, MultiverSegNet's prompt-free logits). So the context sets
-    /// the start and the UNet follows the clicks. [`Session::predict_batch`] (no prompts) is
-    /// unchanged; a model without a UNet keeps MultiverSegNet. Departs from the paper (an
-    /// experiment of issue 14, `weights/eval/v10_refine/`); Rust API and `mvs eval` only.
-    pub fn set_unet_refines(&mut self, on: bool) {
-        self.unet_refines = on;
+    /// Sets which network predicts an image once it has a prompt (click, box or scribble)
+    /// while the context has at least `min_context` entries (default
+    /// [`AfterPrompt::MultiverSeg`], the paper). With [`AfterPrompt::Unet`] the UNet predicts
+    /// from the same 5-channel input (its mask-input channel holds the previous prediction: at
+    /// the first prompt, MultiverSegNet's prompt-free logits); with [`AfterPrompt::Mean`] both
+    /// networks run on it and the prediction is the mean of their logits. The prediction of an
+    /// image without a prompt is always MultiverSegNet's, and so is [`Session::predict_batch`];
+    /// a model without a UNet keeps MultiverSegNet. With threshold calibration on, its offset
+    /// goes on MultiverSegNet's logits (before a mean); with flip averaging on, the UNet's
+    /// logits are flip-averaged. The other values depart from the paper (experiments of issue
+    /// 14, see [`crate::workflow::after_prompt`]); Rust API and `mvs eval` only.
+    pub fn set_after_prompt(&mut self, a: AfterPrompt) {
+        self.after_prompt = a;
     }
 
-    /// Whether "the UNet refines" is on.
-    pub fn unet_refines(&self) -> bool {
-        self.unet_refines
+    /// Which network predicts an image once it has a prompt (see
+    /// [`Session::set_after_prompt`]).
+    pub fn after_prompt(&self) -> AfterPrompt {
+        self.after_prompt
     }
 
     /// The current threshold calibration (None: off).
@@ -591,7 +595,8 @@ impl Session {
     }
 
     /// Predicts the current image with its prompts and the context (as selected by the
-    /// policy). A pure function of the session's state: it changes only what
+    /// policy; once the image has a prompt, with the network [`Session::set_after_prompt`]
+    /// chose). A pure function of the session's state: it changes only what
     /// [`Session::last_prediction`] returns (and, with threshold calibration on, keeps the
     /// image's prompt-free logits for [`Session::commit`]).
     ///
@@ -601,16 +606,35 @@ impl Session {
         self.cancel.reset();
         let x = self.network_input()?;
         let (w, h) = self.target_size().expect("network_input checked the image");
-        let (network, chosen) = self.selection_for(&x, !self.prompts.is_empty())?;
-        let mut logits = self
-            .run_with(network, &chosen, &[&x], &mut |_| true)?
-            .swap_remove(0);
-        if self.calibration.is_some() && network == NetworkChoice::MultiverSeg {
-            if self.prompts.is_empty() && self.mask_input.is_none() {
-                self.first_logits = Some(logits.clone());
+        let (network, chosen) = self.selection_for(&x)?;
+        let after = if network == NetworkChoice::MultiverSeg
+            && !self.prompts.is_empty()
+            && self.model.has_unet()
+        {
+            self.after_prompt
+        } else {
+            AfterPrompt::MultiverSeg
+        };
+        let unet = NetworkChoice::ScribblePrompt;
+        let logits = if after == AfterPrompt::Unet {
+            self.run_with(unet, &[], &[&x], &mut |_| true)?
+                .swap_remove(0)
+        } else {
+            let mut logits = self
+                .run_with(network, &chosen, &[&x], &mut |_| true)?
+                .swap_remove(0);
+            if self.calibration.is_some() && network == NetworkChoice::MultiverSeg {
+                if self.prompts.is_empty() && self.mask_input.is_none() {
+                    self.first_logits = Some(logits.clone());
+                }
+                add_offset(&mut logits, self.threshold_offset());
             }
-            add_offset(&mut logits, self.threshold_offset());
-        }
+            if after == AfterPrompt::Mean {
+                let u = self.run_with(unet, &[], &[&x], &mut |_| true)?;
+                logits = after_prompt::mean(&logits, &u[0]);
+            }
+            logits
+        };
         let pred = Prediction {
             logits,
             width: w,
@@ -621,19 +645,11 @@ impl Session {
     }
 
     /// The network and the context entries (indices, insertion order) the policy picks
-    /// for a [5, 128, 128] input (it looks at the image, channel 0); `prompted`: the input
-    /// carries prompts (with "the UNet refines" on, the UNet then predicts).
-    fn selection_for(&self, x: &[f32], prompted: bool) -> Result<(NetworkChoice, Vec<usize>)> {
-        let mut network =
+    /// for a [5, 128, 128] input (it looks at the image, channel 0).
+    fn selection_for(&self, x: &[f32]) -> Result<(NetworkChoice, Vec<usize>)> {
+        let network =
             self.model
                 .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)?;
-        if network == NetworkChoice::MultiverSeg
-            && self.unet_refines
-            && prompted
-            && self.model.has_unet()
-        {
-            network = NetworkChoice::ScribblePrompt;
-        }
         let chosen = if network == NetworkChoice::ScribblePrompt {
             Vec::new()
         } else {
@@ -652,7 +668,11 @@ impl Session {
         done: &mut dyn FnMut(usize) -> bool,
     ) -> Result<Vec<Vec<f32>>> {
         let ids: Vec<u64> = chosen.iter().map(|&i| self.context[i].id).collect();
-        if ids != self.selection.0 || self.selection.1 != self.context_version {
+        // The UNet reads no context: leave the selection alone, so that MultiverSegNet's
+        // context stays cached when the two networks alternate (AfterPrompt).
+        if network != NetworkChoice::ScribblePrompt
+            && (ids != self.selection.0 || self.selection.1 != self.context_version)
+        {
             // A new subset is a new context for the backend's cache.
             self.context_version += 1;
             self.selection = (ids, self.context_version);
@@ -756,7 +776,7 @@ impl Session {
         // Each image's pick once (with `similar`, a descriptor per context entry).
         let picks = inputs
             .iter()
-            .map(|x| self.selection_for(x, false))
+            .map(|x| self.selection_for(x))
             .collect::<Result<Vec<_>>>()?;
         // One fit for the whole call: the context and the pairs do not change during it.
         let offset = self.threshold_offset();

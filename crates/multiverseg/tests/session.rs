@@ -788,14 +788,14 @@ fn unet_flip_average_is_the_mean_over_flips_and_leaves_multiverseg_alone() {
     assert_eq!(s.predict().unwrap().logits, plain(&px, &ctx));
 }
 
-/// Opt-in "the UNet refines" (weights/eval/v10_refine/): with a context, an image's
+/// AfterPrompt::Unet (weights/eval/v10_refine/): with a context, an image's
 /// prediction before any prompt is MultiverSegNet's, and every prediction with a prompt is the
 /// UNet's on the session's network input, whose mask input is the previous (MultiverSegNet's)
 /// logits; undoing back to no prompt gives MultiverSegNet's again; below `min_context`, in
 /// `predict_batch` and with the option off nothing changes.
 #[test]
-fn unet_refines_hands_prompted_predictions_to_the_unet() {
-    use multiverseg::NetworkChoice;
+fn after_prompt_unet_hands_prompted_predictions_to_the_unet() {
+    use multiverseg::{AfterPrompt, NetworkChoice};
     let (w, h) = (37, 29);
     let px = image(w, h, 31);
     let view = ImageView::packed(Pixels::F32(&px), w, h);
@@ -816,9 +816,9 @@ fn unet_refines_hands_prompted_predictions_to_the_unet() {
     };
     let mut plain = Session::new(model());
     let mut s = Session::new(model());
-    assert!(!s.unet_refines());
-    s.set_unet_refines(true);
-    assert!(s.unet_refines());
+    assert_eq!(s.after_prompt(), AfterPrompt::MultiverSeg);
+    s.set_after_prompt(AfterPrompt::Unet);
+    assert_eq!(s.after_prompt(), AfterPrompt::Unet);
     let ctx_px = image(w, h, 32);
     for t in [&mut plain, &mut s] {
         t.context_add(
@@ -874,8 +874,96 @@ fn unet_refines_hands_prompted_predictions_to_the_unet() {
     // Off: MultiverSegNet with the click, as the plain session.
     s.clear_prompts();
     s.set_min_context(1);
-    s.set_unet_refines(false);
+    s.set_after_prompt(AfterPrompt::MultiverSeg);
     assert_eq!(s.predict().unwrap().logits, first);
     s.add_click(18.5, 14.5, true).unwrap();
     assert_eq!(s.predict().unwrap().logits, mvs);
+}
+
+/// AfterPrompt::Mean (weights/eval/v10_mean/): with a context, a prediction with a prompt is
+/// the mean of MultiverSegNet's (with the context) and the UNet's logits on the session's
+/// network input, whose mask input is the previous prediction; before a prompt it is
+/// MultiverSegNet's alone; with flip averaging on, the UNet's part is the flip-averaged one.
+#[test]
+fn after_prompt_mean_is_the_mean_of_both_networks() {
+    use multiverseg::{AfterPrompt, NetworkChoice};
+    let (w, h) = (37, 29);
+    let px = image(w, h, 41);
+    let view = ImageView::packed(Pixels::F32(&px), w, h);
+    let mut s = Session::new(model());
+    s.set_after_prompt(AfterPrompt::Mean);
+    for seed in [42, 43] {
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&image(w, h, seed)), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+    }
+    let ci: Vec<f32> = s.context().iter().flat_map(|e| e.image.clone()).collect();
+    let cl: Vec<f32> = s.context().iter().flat_map(|e| e.label.clone()).collect();
+    let raw = |net: NetworkChoice, x: &[f32]| {
+        let (ci, cl): (&[f32], &[f32]) = match net {
+            NetworkChoice::MultiverSeg => (&ci, &cl),
+            _ => (&[], &[]),
+        };
+        model()
+            .infer(
+                net,
+                0,
+                &RawInput {
+                    target: x,
+                    context_images: ci,
+                    context_labels: cl,
+                    height: 128,
+                    width: 128,
+                },
+            )
+            .unwrap()
+    };
+    s.set_image(&view, Window::MinMax).unwrap();
+    let x0 = s.network_input().unwrap();
+    let first = s.predict().unwrap().logits;
+    assert_eq!(
+        first,
+        raw(NetworkChoice::MultiverSeg, &x0),
+        "before a prompt"
+    );
+    s.add_click(10.5, 20.5, true).unwrap();
+    let x = s.network_input().unwrap();
+    assert_eq!(&x[4 * 128 * 128..], &first[..], "mask input");
+    let (m, u) = (
+        raw(NetworkChoice::MultiverSeg, &x),
+        raw(NetworkChoice::ScribblePrompt, &x),
+    );
+    assert_ne!(m, u);
+    let got = s.predict().unwrap().logits;
+    let want: Vec<f32> = m.iter().zip(&u).map(|(a, b)| 0.5 * a + 0.5 * b).collect();
+    assert_eq!(got, want);
+    // A second click starts from the mean.
+    s.add_click(30.5, 5.5, false).unwrap();
+    assert_eq!(&s.network_input().unwrap()[4 * 128 * 128..], &got[..]);
+    // Flip averaging reaches the UNet's part only: the mean of MultiverSegNet's logits and the
+    // UNet's averaged over the four flips of x.
+    s.undo().unwrap();
+    s.set_unet_flip_average(true);
+    let flipped = s.predict().unwrap().logits;
+    use multiverseg::workflow::flip_average::{flip_planes, FLIPS};
+    let mut uf = vec![0.0f32; 128 * 128];
+    for (lr, ud) in FLIPS {
+        let back = flip_planes(
+            &raw(NetworkChoice::ScribblePrompt, &flip_planes(&x, lr, ud)),
+            lr,
+            ud,
+        );
+        uf.iter_mut().zip(back).for_each(|(a, b)| *a += b / 4.0);
+    }
+    let want: Vec<f32> = m.iter().zip(&uf).map(|(a, b)| 0.5 * a + 0.5 * b).collect();
+    let err = common::max_diff(&flipped, &want);
+    assert!(err < 1e-5, "max error {err}");
+    assert!(
+        common::max_diff(&flipped, &got) > 1e-4,
+        "flip averaging changed nothing"
+    );
 }

@@ -210,11 +210,19 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = std::fs::read_to_string(tmp.join("flip/summary.md")).unwrap();
     assert!(md.contains("The UNet averaged over the four flips"), "{md}");
-    // --unet-refines: the summary says so.
-    let o = cal(&["--unet-refines"], "refines");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let md = std::fs::read_to_string(tmp.join("refines/summary.md")).unwrap();
-    assert!(md.contains("The UNet refines"), "{md}");
+    // --after-prompt: the summary says which network followed the clicks; a bad value fails.
+    for (v, says) in [
+        ("unet", "After a click, with a context: the UNet"),
+        ("mean", "After a click, with a context: the mean"),
+    ] {
+        let o = cal(&["--after-prompt", v], v);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let md = std::fs::read_to_string(tmp.join(v).join("summary.md")).unwrap();
+        assert!(md.contains(says), "{md}");
+    }
+    let o = cal(&["--after-prompt", "both"], "bad_after");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--after-prompt"));
     let o = cal(&["--curves"], "cal_curves");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--calibrate-threshold"));

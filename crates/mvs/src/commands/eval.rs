@@ -16,7 +16,7 @@ use multiverseg::eval::{
     Method, Segmenter, Timing,
 };
 use multiverseg::simulate::Protocol;
-use multiverseg::{ContextPolicy, Model, Session};
+use multiverseg::{AfterPrompt, ContextPolicy, Model, Session};
 
 /// `--protocol`.
 #[derive(Clone, Copy, ValueEnum)]
@@ -25,6 +25,27 @@ pub enum ProtocolArg {
     Clicks,
     /// Centerline scribbles.
     Scribbles,
+}
+
+/// `--after-prompt` (multiverseg::AfterPrompt).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AfterPromptArg {
+    /// MultiverSegNet with the context (the paper).
+    Multiverseg,
+    /// ScribblePrompt-UNet.
+    Unet,
+    /// The mean of both networks' logits.
+    Mean,
+}
+
+impl From<AfterPromptArg> for AfterPrompt {
+    fn from(a: AfterPromptArg) -> Self {
+        match a {
+            AfterPromptArg::Multiverseg => AfterPrompt::MultiverSeg,
+            AfterPromptArg::Unet => AfterPrompt::Unet,
+            AfterPromptArg::Mean => AfterPrompt::Mean,
+        }
+    }
 }
 
 /// Arguments of `mvs eval`.
@@ -65,12 +86,18 @@ pub struct Args {
     /// multiverseg::workflow::flip_average). Not with --in-context (no UNet there).
     #[arg(long, conflicts_with = "in_context")]
     unet_flip_average: bool,
-    /// Once an image has a click, the UNet predicts even with a context: MultiverSegNet makes
-    /// only each image's prediction before its first click (an experiment of issue 14 that
-    /// departs from the paper; Session::set_unet_refines). With --curves it applies to k > 0.
-    /// Not with --in-context (no clicks there).
-    #[arg(long, conflicts_with = "in_context")]
-    unet_refines: bool,
+    /// Which network predicts an image once it has a click, with a context: MultiverSegNet (the
+    /// paper), the UNet, or the mean of both networks' logits; the prediction before the first
+    /// click is always MultiverSegNet's (experiments of issue 14 that depart from the paper;
+    /// multiverseg::workflow::after_prompt). With --curves it applies to k > 0. Not with
+    /// --in-context (no clicks there).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "multiverseg",
+        conflicts_with = "in_context"
+    )]
+    after_prompt: AfterPromptArg,
     /// Instead of the interactive experiment: Dice with no prompts vs context size.
     #[arg(long)]
     in_context: bool,
@@ -136,7 +163,7 @@ pub fn run(a: Args) -> Result<(), String> {
         max_interactions: a.max_interactions,
         calibrate_threshold: a.calibrate_threshold,
         unet_flip_average: a.unet_flip_average,
-        unet_refines: a.unet_refines,
+        after_prompt: a.after_prompt.into(),
         in_context,
         curves,
         out: a.out,
@@ -156,7 +183,7 @@ struct EvalArgs {
     max_interactions: Option<usize>,
     calibrate_threshold: bool,
     unet_flip_average: bool,
-    unet_refines: bool,
+    after_prompt: AfterPrompt,
     in_context: Option<Vec<usize>>,
     curves: Option<Vec<usize>>,
     out: PathBuf,
@@ -199,11 +226,11 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let model = a.model.clone();
     let flip = a.unet_flip_average;
-    let refines = a.unet_refines;
+    let after_prompt = a.after_prompt;
     let new_session = move || -> multiverseg::Result<Box<dyn Segmenter>> {
         let mut s = Session::new(model.clone());
         s.set_unet_flip_average(flip);
-        s.set_unet_refines(refines);
+        s.set_after_prompt(after_prompt);
         Ok(Box::new(s))
     };
     let seeds: Vec<u64> = (0..a.seeds).collect();
@@ -347,14 +374,16 @@ fn run_eval(a: EvalArgs) -> Result<(), String> {
 }
 
 /// The lines summary.md and curves.md end with for the options that depart from the paper
-/// (`--unet-flip-average`, `--unet-refines`); empty without them.
+/// (`--unet-flip-average`, `--after-prompt`); empty without them.
 fn option_notes(a: &EvalArgs) -> String {
     let mut md = String::new();
     if a.unet_flip_average {
         md += "\nThe UNet averaged over the four flips of its input (departs from the paper).\n";
     }
-    if a.unet_refines {
-        md += "\nThe UNet refines: with a context, MultiverSegNet predicts each image before its first click and the UNet after every click (departs from the paper).\n";
+    match a.after_prompt {
+        AfterPrompt::MultiverSeg => {}
+        AfterPrompt::Unet => md += "\nAfter a click, with a context: the UNet (MultiverSegNet predicts each image before its first click; departs from the paper).\n",
+        AfterPrompt::Mean => md += "\nAfter a click, with a context: the mean of MultiverSegNet's and the UNet's logits (MultiverSegNet alone before the first click; departs from the paper).\n",
     }
     md
 }

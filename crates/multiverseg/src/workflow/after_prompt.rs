@@ -1,0 +1,65 @@
+//! Which network predicts an image once it has a prompt, while the context is large enough
+//! for MultiverSegNet (opt-in; the default is MultiverSegNet, as in the paper).
+//!
+//! Experiments of issue 14 with version 10's weights: MultiverSegNet follows clicks less well
+//! than ScribblePrompt-UNet, but its clicks with a context save clicks on some tasks.
+//! [`AfterPrompt::Unet`] hands every prompt to the UNet (declared and measured in
+//! weights/eval/v10_refine/: it keeps the UNet's clicks on ultrasound and loses the saving on
+//! the 12 evaluation tasks); [`AfterPrompt::Mean`] runs both and takes the mean of their logits
+//! (declared in weights/eval/v10_mean/PURPOSE.md). The prediction before any prompt is always
+//! MultiverSegNet's: that is where the context acts without a prompt.
+
+/// The network, or networks, that predict an image with at least one prompt (click, box,
+/// scribble) when the context has at least `min_context` entries. Below `min_context`, and
+/// with a model that lacks the UNet, MultiverSegNet's or the UNet's rule of
+/// [`crate::Model::resolve`] applies unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AfterPrompt {
+    /// MultiverSegNet with the context (the paper; the default).
+    #[default]
+    MultiverSeg,
+    /// ScribblePrompt-UNet alone, on the same 5-channel input; its previous-logits channel
+    /// holds the previous prediction (at the first prompt, MultiverSegNet's prompt-free
+    /// logits). Departs from the paper.
+    Unet,
+    /// Both networks on the same 5-channel input, then the elementwise mean of their logits
+    /// (equal weights): twice the work of one prediction less the UNet's small share. Departs
+    /// from the paper.
+    Mean,
+}
+
+impl AfterPrompt {
+    /// The name `mvs eval --after-prompt` takes: `multiverseg`, `unet` or `mean`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AfterPrompt::MultiverSeg => "multiverseg",
+            AfterPrompt::Unet => "unet",
+            AfterPrompt::Mean => "mean",
+        }
+    }
+}
+
+/// The elementwise mean of two logit maps of the same length, `a / 2 + b / 2` (halved first,
+/// so that it never overflows).
+///
+/// Panics if the lengths differ (both come from one network input).
+pub fn mean(a: &[f32], b: &[f32]) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "mean: logit maps of different sizes");
+    a.iter().zip(b).map(|(x, y)| 0.5 * x + 0.5 * y).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_is_elementwise_and_in_f32() {
+        let a = [1.0f32, -3.0, 0.25, f32::MAX];
+        let b = [3.0f32, 1.0, -0.25, f32::MAX];
+        // MAX + MAX overflows in f32; halving first keeps the mean finite.
+        let m = mean(&a, &b);
+        assert_eq!(&m[..3], &[2.0, -1.0, 0.0]);
+        assert_eq!(m[3], f32::MAX);
+        assert_eq!(AfterPrompt::default(), AfterPrompt::MultiverSeg);
+    }
+}
