@@ -5,14 +5,16 @@
 //! context, so later images need fewer clicks. The same images are also segmented without
 //! context (ScribblePrompt-UNet alone) for comparison.
 //!
-//! `cargo run --release --example demo [-- --model M.safetensors] [--out DIR] [--images N] [--seed S]`
-//! writes DIR/mask_NN.png and DIR/montage.png (default DIR: demo_out).
+//! `cargo run --release --example demo [-- --model M.safetensors] [--out DIR] [--images N] [--seed S]
+//! [--after-prompt multiverseg|unet|mean]` writes DIR/mask_NN.png and DIR/montage.png (default
+//! DIR: demo_out). `--after-prompt` sets `Session::set_after_prompt` for the images segmented
+//! with a context (default `multiverseg`, the paper).
 
 use std::path::PathBuf;
 
 use multiverseg::eval::{segment_image, InteractiveConfig, Segmenter, TaskImage, Timing};
 use multiverseg::simulate::{Mask, Protocol, Rng};
-use multiverseg::{Model, ModelOptions, Session};
+use multiverseg::{AfterPrompt, Model, ModelOptions, Session};
 
 const SIZE: usize = 128;
 
@@ -96,7 +98,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     let images: Vec<TaskImage> = (0..n).map(|i| generate(i, seed)).collect();
     let cfg = InteractiveConfig::paper(Protocol::Clicks, n, 1);
+    let after_prompt = match arg(&args, "--after-prompt").as_deref() {
+        None | Some("multiverseg") => AfterPrompt::MultiverSeg,
+        Some("unet") => AfterPrompt::Unet,
+        Some("mean") => AfterPrompt::Mean,
+        Some(v) => {
+            return Err(format!("--after-prompt: {v:?} is not multiverseg, unet or mean").into())
+        }
+    };
     let mut with_ctx = Session::new(model.clone());
+    with_ctx.set_after_prompt(after_prompt);
     let mut no_ctx = Session::new(model);
     let mut timing = Timing::default();
     let (mut total_ctx, mut total_none) = (0, 0);
