@@ -159,6 +159,7 @@ for t in "${tiers[@]}"; do
       run python3 tools/eval/compare_runs.py --selftest
       run python3 tools/eval/compare_curves.py --selftest
       run python3 tools/eval/context_saving.py --selftest
+      run python3 tools/eval/saving_interval.py --selftest
       run tools/eval/test_decide.sh
       ;;
   esac

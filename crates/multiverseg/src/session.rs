@@ -113,7 +113,8 @@ pub struct Session {
     /// Bumped on every change of the context (and of the selected subset), so the backend
     /// knows when to re-upload it.
     context_version: u64,
-    /// The ids that the last prediction's context held, with the version they were given.
+    /// The ids of the context entries of the last MultiverSegNet run, with the version they
+    /// were given (UNet runs read no context and leave it alone).
     selection: (Vec<u64>, u64),
     cancel: CancelToken,
     /// Opt-in threshold calibration (None: the paper's threshold).
@@ -206,7 +207,9 @@ impl Session {
     /// Every MultiverSegNet prediction (also in [`Session::predict_batch`]) then adds
     /// [`Session::threshold_offset`] to its logits (so probabilities, masks, the next
     /// prediction's mask input and committed masks all follow it). ScribblePrompt-UNet's logits
-    /// never change. Turning it off forgets the pairs; turning it on again starts without any.
+    /// never change: with [`AfterPrompt::Unet`] a prediction after a prompt carries no offset,
+    /// with [`AfterPrompt::Mean`] half of it (it goes on MultiverSegNet's logits before the
+    /// mean). Turning it off forgets the pairs; turning it on again starts without any.
     /// Departs from the paper (an experiment of issue 14), and measured worse than the paper's
     /// threshold on issue 14's training tasks: see the module's docs before using it.
     ///
@@ -245,7 +248,8 @@ impl Session {
     /// while the context has at least `min_context` entries (default
     /// [`AfterPrompt::MultiverSeg`], the paper). With [`AfterPrompt::Unet`] the UNet predicts
     /// from the same 5-channel input (its mask-input channel holds the previous prediction: at
-    /// the first prompt, MultiverSegNet's prompt-free logits); with [`AfterPrompt::Mean`] both
+    /// the first prompt, MultiverSegNet's prompt-free logits if the image was predicted before
+    /// it); with [`AfterPrompt::Mean`] both
     /// networks run on it and the prediction is the mean of their logits. The prediction of an
     /// image without a prompt is always MultiverSegNet's, and so is [`Session::predict_batch`];
     /// a model without a UNet keeps MultiverSegNet. With threshold calibration on, its offset
@@ -606,7 +610,9 @@ impl Session {
         self.cancel.reset();
         let x = self.network_input()?;
         let (w, h) = self.target_size().expect("network_input checked the image");
-        let (network, chosen) = self.selection_for(&x)?;
+        let network =
+            self.model
+                .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)?;
         let after = if network == NetworkChoice::MultiverSeg
             && !self.prompts.is_empty()
             && self.model.has_unet()
@@ -620,6 +626,7 @@ impl Session {
             self.run_with(unet, &[], &[&x], &mut |_| true)?
                 .swap_remove(0)
         } else {
+            let (network, chosen) = self.selection_for(&x)?;
             let mut logits = self
                 .run_with(network, &chosen, &[&x], &mut |_| true)?
                 .swap_remove(0);

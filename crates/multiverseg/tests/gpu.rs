@@ -432,3 +432,48 @@ fn gpu_unet_flip_average_matches_the_cpu() {
         );
     }
 }
+
+/// AfterPrompt::Mean alternates MultiverSegNet (context on the device) and the UNet on every
+/// click; the context must stay right across the alternation and across a context change
+/// between clicks: the GPU's logits match the CPU's at every step.
+#[test]
+#[ignore = "gpu tier: needs a Vulkan device (Mesa lavapipe); run by scripts/test.sh gpu"]
+fn gpu_after_prompt_mean_matches_the_cpu() {
+    use multiverseg::AfterPrompt;
+    let (w, h) = (61, 47);
+    let m = disk(w, h, 30.0, 20.0, 12.0);
+    let pics: Vec<Vec<f32>> = (0..4).map(|k| picture(w, h, 40 + k, &m)).collect();
+    let view = |k: usize| ImageView::packed(Pixels::F32(&pics[k]), w, h);
+    let mut logits = Vec::new();
+    for model in [gpu_model(2), common::small_cpu_model()] {
+        let mut s = Session::new(model);
+        s.set_after_prompt(AfterPrompt::Mean);
+        for k in 0..2 {
+            s.context_add(&view(k), Window::MinMax, &m, w).unwrap();
+        }
+        s.set_image(&view(2), Window::MinMax).unwrap();
+        let mut steps = vec![s.predict().unwrap().logits];
+        s.add_click(30.5, 20.5, true).unwrap();
+        steps.push(s.predict().unwrap().logits);
+        // A new entry between two clicks: MultiverSegNet's half must see three entries.
+        s.context_add(&view(3), Window::MinMax, &m, w).unwrap();
+        s.add_click(5.5, 40.5, false).unwrap();
+        steps.push(s.predict().unwrap().logits);
+        s.add_click(33.5, 22.5, true).unwrap();
+        steps.push(s.predict().unwrap().logits);
+        logits.push(steps);
+    }
+    for (i, (g, c)) in logits[0].iter().zip(&logits[1]).enumerate() {
+        let d = common::max_diff(g, c);
+        assert!(d < 1e-3, "step {i}: GPU and CPU logits differ by {d}");
+    }
+    // The mean is not MultiverSegNet alone: a plain CPU session differs after the clicks.
+    let mut plain = Session::new(common::small_cpu_model());
+    for k in 0..2 {
+        plain.context_add(&view(k), Window::MinMax, &m, w).unwrap();
+    }
+    plain.set_image(&view(2), Window::MinMax).unwrap();
+    plain.predict().unwrap();
+    plain.add_click(30.5, 20.5, true).unwrap();
+    assert!(common::max_diff(&plain.predict().unwrap().logits, &logits[1][1]) > 1e-4);
+}

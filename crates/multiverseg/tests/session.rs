@@ -664,6 +664,50 @@ fn threshold_calibration_fits_the_committed_masks_and_shifts_only_multiverseg() 
     u.set_min_context(100);
     assert_eq!(unet, u.predict().unwrap().logits);
 
+    // After a click, the offset stays on MultiverSegNet's logits only: AfterPrompt::Unet
+    // carries none, AfterPrompt::Mean half (the mean of the shifted MultiverSegNet logits and
+    // the UNet's). Undo then restores the state for the commit below.
+    {
+        use multiverseg::{AfterPrompt, NetworkChoice};
+        s.add_click(64.5, 64.5, true).unwrap();
+        let x = s.network_input().unwrap();
+        let ci: Vec<f32> = s.context().iter().flat_map(|e| e.image.clone()).collect();
+        let cl: Vec<f32> = s.context().iter().flat_map(|e| e.label.clone()).collect();
+        let raw = |net: NetworkChoice, ci: &[f32], cl: &[f32]| {
+            s.model()
+                .infer(
+                    net,
+                    0,
+                    &RawInput {
+                        target: &x,
+                        context_images: ci,
+                        context_labels: cl,
+                        height: n,
+                        width: n,
+                    },
+                )
+                .unwrap()
+        };
+        let m: Vec<f32> = raw(NetworkChoice::MultiverSeg, &ci, &cl)
+            .iter()
+            .map(|&l| l + 0.75)
+            .collect();
+        let u = raw(NetworkChoice::ScribblePrompt, &[], &[]);
+        assert_eq!(s.predict().unwrap().logits, m);
+        s.set_after_prompt(AfterPrompt::Unet);
+        assert_eq!(s.predict().unwrap().logits, u);
+        s.set_after_prompt(AfterPrompt::Mean);
+        let want: Vec<f32> = m.iter().zip(&u).map(|(a, b)| 0.5 * a + 0.5 * b).collect();
+        assert_eq!(s.predict().unwrap().logits, want);
+        assert_eq!(
+            s.threshold_calibration_pairs(),
+            2,
+            "a prompted prediction paired"
+        );
+        s.set_after_prompt(AfterPrompt::MultiverSeg);
+        s.undo().unwrap();
+    }
+
     // commit() pairs as commit_mask does: its mask is the calibrated prediction, whose
     // logits are raw + 0.75, so the fit stays at +0.75 with three pairs.
     ids.push(s.commit().unwrap());

@@ -212,14 +212,25 @@ fn mvs_eval_writes_the_same_csv_for_the_same_seed() {
     assert!(md.contains("The UNet averaged over the four flips"), "{md}");
     // --after-prompt: the summary says which network followed the clicks; a bad value fails.
     for (v, says) in [
-        ("unet", "After a click, with a context: the UNet"),
-        ("mean", "After a click, with a context: the mean"),
+        ("unet", "After a prompt, with a context: the UNet"),
+        ("mean", "After a prompt, with a context: the mean"),
     ] {
         let o = cal(&["--after-prompt", v], v);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let md = std::fs::read_to_string(tmp.join(v).join("summary.md")).unwrap();
         assert!(md.contains(says), "{md}");
     }
+    // The option reaches the sessions: the MultiverSeg arm's rows change, the baseline's not.
+    let rows = |dir: &str, method: &str| -> Vec<String> {
+        std::fs::read_to_string(tmp.join(dir).join("results.csv"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(',').nth(3) == Some(method))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(rows("cal", "baseline"), rows("mean", "baseline"));
+    assert_ne!(rows("cal", "multiverseg"), rows("mean", "multiverseg"));
     let o = cal(&["--after-prompt", "both"], "bad_after");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--after-prompt"));

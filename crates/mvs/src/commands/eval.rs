@@ -86,11 +86,11 @@ pub struct Args {
     /// multiverseg::workflow::flip_average). Not with --in-context (no UNet there).
     #[arg(long, conflicts_with = "in_context")]
     unet_flip_average: bool,
-    /// Which network predicts an image once it has a click, with a context: MultiverSegNet (the
-    /// paper), the UNet, or the mean of both networks' logits; the prediction before the first
-    /// click is always MultiverSegNet's (experiments of issue 14 that depart from the paper;
-    /// multiverseg::workflow::after_prompt). With --curves it applies to k > 0. Not with
-    /// --in-context (no clicks there).
+    /// Which network predicts an image once it has a prompt (a click or scribble step), with a
+    /// context: MultiverSegNet (the paper), the UNet, or the mean of both networks' logits; the
+    /// prediction before the first prompt is always MultiverSegNet's (experiments of issue 14
+    /// that depart from the paper; multiverseg::workflow::after_prompt). With --curves it
+    /// applies to k > 0. Not with --in-context (no prompts there).
     #[arg(
         long,
         value_enum,
@@ -382,8 +382,8 @@ fn option_notes(a: &EvalArgs) -> String {
     }
     match a.after_prompt {
         AfterPrompt::MultiverSeg => {}
-        AfterPrompt::Unet => md += "\nAfter a click, with a context: the UNet (MultiverSegNet predicts each image before its first click; departs from the paper).\n",
-        AfterPrompt::Mean => md += "\nAfter a click, with a context: the mean of MultiverSegNet's and the UNet's logits (MultiverSegNet alone before the first click; departs from the paper).\n",
+        AfterPrompt::Unet => md += "\nAfter a prompt, with a context: the UNet (MultiverSegNet predicts each image before its first prompt; departs from the paper).\n",
+        AfterPrompt::Mean => md += "\nAfter a prompt, with a context: the mean of MultiverSegNet's and the UNet's logits (MultiverSegNet alone before the first prompt; departs from the paper).\n",
     }
     md
 }
