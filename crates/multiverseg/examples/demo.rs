@@ -6,7 +6,7 @@
 //! context (ScribblePrompt-UNet alone) for comparison.
 //!
 //! `cargo run --release --example demo [-- --model M.safetensors] [--out DIR] [--images N] [--seed S]
-//! [--after-prompt multiverseg|unet|mean]` writes DIR/mask_NN.png and DIR/montage.png (default
+//! [--after-prompt multiverseg|unet|mean|mean-for-clicks]` writes DIR/mask_NN.png and DIR/montage.png (default
 //! DIR: demo_out). `--after-prompt` sets `Session::set_after_prompt` for the images segmented
 //! with a context (default `multiverseg`, the paper).
 
@@ -102,8 +102,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None | Some("multiverseg") => AfterPrompt::MultiverSeg,
         Some("unet") => AfterPrompt::Unet,
         Some("mean") => AfterPrompt::Mean,
+        Some("mean-for-clicks") => AfterPrompt::MeanForClicks,
         Some(v) => {
-            return Err(format!("--after-prompt: {v:?} is not multiverseg, unet or mean").into())
+            return Err(format!(
+                "--after-prompt: {v:?} is not multiverseg, unet, mean or mean-for-clicks"
+            )
+            .into())
         }
     };
     let mut with_ctx = Session::new(model.clone());

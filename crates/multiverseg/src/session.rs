@@ -249,7 +249,8 @@ impl Session {
     /// [`AfterPrompt::MultiverSeg`], the paper). With [`AfterPrompt::Unet`] the UNet predicts
     /// from the same 5-channel input (its mask-input channel holds the previous prediction: at
     /// the first prompt, MultiverSegNet's prompt-free logits if the image was predicted before
-    /// it); with [`AfterPrompt::Mean`] both
+    /// it); with [`AfterPrompt::Mean`] (or [`AfterPrompt::MeanForClicks`] while every prompt
+    /// of the image is a click) both
     /// networks run on it and the prediction is the mean of their logits. The prediction of an
     /// image without a prompt is always MultiverSegNet's, and so is [`Session::predict_batch`];
     /// a model without a UNet keeps MultiverSegNet. With threshold calibration on, its offset
@@ -617,7 +618,20 @@ impl Session {
             && !self.prompts.is_empty()
             && self.model.has_unet()
         {
-            self.after_prompt
+            match self.after_prompt {
+                AfterPrompt::MeanForClicks => {
+                    let clicks_only = self
+                        .prompts
+                        .iter()
+                        .all(|p| matches!(p.prompt, Prompt::Click { .. }));
+                    if clicks_only {
+                        AfterPrompt::Mean
+                    } else {
+                        AfterPrompt::MultiverSeg
+                    }
+                }
+                a => a,
+            }
         } else {
             AfterPrompt::MultiverSeg
         };

@@ -1011,3 +1011,83 @@ fn after_prompt_mean_is_the_mean_of_both_networks() {
         "flip averaging changed nothing"
     );
 }
+
+/// AfterPrompt::MeanForClicks (weights/eval/v10_mean/): the mean while every prompt is a click,
+/// MultiverSegNet alone once the image has a scribble or a box, and the mean again after undo.
+#[test]
+fn after_prompt_mean_for_clicks_follows_the_kind_of_prompt() {
+    use multiverseg::AfterPrompt;
+    let (w, h) = (37, 29);
+    let px = image(w, h, 51);
+    let view = ImageView::packed(Pixels::F32(&px), w, h);
+    let ctx_view = |seed| image(w, h, seed);
+    let sessions: Vec<Session> = [
+        AfterPrompt::MeanForClicks,
+        AfterPrompt::Mean,
+        AfterPrompt::MultiverSeg,
+    ]
+    .into_iter()
+    .map(|a| {
+        let mut s = Session::new(model());
+        s.set_after_prompt(a);
+        let c = ctx_view(52);
+        s.context_add(
+            &ImageView::packed(Pixels::F32(&c), w, h),
+            Window::MinMax,
+            &disk(w, h),
+            w,
+        )
+        .unwrap();
+        s.set_image(&view, Window::MinMax).unwrap();
+        s
+    })
+    .collect();
+    let [mut s, mut mean, mut mvs] = <[Session; 3]>::try_from(sessions).unwrap();
+    let mut step = |f: &dyn Fn(&mut Session)| -> [Vec<f32>; 3] {
+        [&mut s, &mut mean, &mut mvs].map(|t| {
+            f(t);
+            t.predict().unwrap().logits
+        })
+    };
+    let [a, b, c] = step(&|_| {});
+    assert!(
+        a == b && b == c,
+        "before a prompt all three are MultiverSegNet's"
+    );
+    let [a, b, c] = step(&|t| t.add_click(18.5, 14.5, true).unwrap());
+    assert_eq!(a, b, "clicks only: the mean");
+    assert_ne!(a, c);
+    let mut brush = vec![0u8; w * h];
+    brush[10 * w + 5..10 * w + 15].fill(1);
+    let [a, b, _] = step(&|t| t.add_scribble_mask(&brush, w, false).unwrap());
+    // The sessions' mask inputs differ now (each holds its own previous prediction), so the
+    // check is MultiverSegNet on this session's own network input.
+    assert_ne!(a, b, "a scribble: no longer the mean");
+    let x = s.network_input().unwrap();
+    let ci = s.context()[0].image.clone();
+    let cl = s.context()[0].label.clone();
+    let want = model()
+        .infer(
+            multiverseg::NetworkChoice::MultiverSeg,
+            0,
+            &RawInput {
+                target: &x,
+                context_images: &ci,
+                context_labels: &cl,
+                height: 128,
+                width: 128,
+            },
+        )
+        .unwrap();
+    assert_eq!(a, want, "a scribble: MultiverSegNet alone");
+    s.undo().unwrap();
+    s.undo().unwrap();
+    s.add_click(18.5, 14.5, true).unwrap();
+    let mut m2 = Session::new(model());
+    m2.set_after_prompt(AfterPrompt::Mean);
+    m2.context_replace(s.context().to_vec()).unwrap();
+    m2.set_image(&view, Window::MinMax).unwrap();
+    m2.predict().unwrap();
+    m2.add_click(18.5, 14.5, true).unwrap();
+    assert_eq!(s.predict().unwrap().logits, m2.predict().unwrap().logits);
+}

@@ -8,7 +8,8 @@
 //! the 12 evaluation tasks); [`AfterPrompt::Mean`] runs both and takes the mean of their logits
 //! (declared in weights/eval/v10_mean/PURPOSE.md, measured in weights/eval/v10_mean/README.md:
 //! 21.2% fewer clicks than the UNet alone on the 12 tasks, against version 10's 8.4% with
-//! MultiverSegNet alone). The prediction before any prompt is always MultiverSegNet's: that is
+//! MultiverSegNet alone, but more steps than MultiverSegNet alone with scribbles);
+//! [`AfterPrompt::MeanForClicks`] uses the mean only while the prompts are clicks. The prediction before any prompt is always MultiverSegNet's: that is
 //! where the context acts without a prompt.
 
 /// The network, or networks, that predict an image with at least one prompt (click, box,
@@ -29,6 +30,11 @@ pub enum AfterPrompt {
     /// against 284 ms at S = 16 on 2 CPU threads, weights/eval/v10_mean/README.md). Departs
     /// from the paper.
     Mean,
+    /// [`AfterPrompt::Mean`] while every prompt of the image is a click, MultiverSegNet alone
+    /// once it has a box or a scribble: the mean saved clicks on the 12 evaluation tasks but
+    /// cost steps with scribbles, where MultiverSegNet's own corrections do better
+    /// (weights/eval/v10_mean/README.md). Departs from the paper.
+    MeanForClicks,
 }
 
 /// The elementwise mean of two logit maps of the same length, `a / 2 + b / 2` (halved first,

@@ -36,6 +36,8 @@ pub enum AfterPromptArg {
     Unet,
     /// The mean of both networks' logits.
     Mean,
+    /// The mean while the image's prompts are all clicks, MultiverSegNet after a scribble.
+    MeanForClicks,
 }
 
 impl From<AfterPromptArg> for AfterPrompt {
@@ -44,6 +46,7 @@ impl From<AfterPromptArg> for AfterPrompt {
             AfterPromptArg::Multiverseg => AfterPrompt::MultiverSeg,
             AfterPromptArg::Unet => AfterPrompt::Unet,
             AfterPromptArg::Mean => AfterPrompt::Mean,
+            AfterPromptArg::MeanForClicks => AfterPrompt::MeanForClicks,
         }
     }
 }
@@ -87,7 +90,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "in_context")]
     unet_flip_average: bool,
     /// Which network predicts an image once it has a prompt (a click or scribble step), with a
-    /// context: MultiverSegNet (the paper), the UNet, or the mean of both networks' logits; the
+    /// context: MultiverSegNet (the paper), the UNet, the mean of both networks' logits, or the
+    /// mean only while the image's prompts are all clicks; the
     /// prediction before the first prompt is always MultiverSegNet's (experiments of issue 14
     /// that depart from the paper; multiverseg::workflow::after_prompt). With --curves it
     /// applies to k > 0. Not with --in-context (no prompts there).
@@ -384,6 +388,7 @@ fn option_notes(a: &EvalArgs) -> String {
         AfterPrompt::MultiverSeg => {}
         AfterPrompt::Unet => md += "\nAfter a prompt, with a context: the UNet (MultiverSegNet predicts each image before its first prompt; departs from the paper).\n",
         AfterPrompt::Mean => md += "\nAfter a prompt, with a context: the mean of MultiverSegNet's and the UNet's logits (MultiverSegNet alone before the first prompt; departs from the paper).\n",
+        AfterPrompt::MeanForClicks => md += "\nAfter a prompt, with a context: the mean of MultiverSegNet's and the UNet's logits while the image's prompts are all clicks, MultiverSegNet alone otherwise (departs from the paper).\n",
     }
     md
 }
