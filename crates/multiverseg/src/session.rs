@@ -611,36 +611,14 @@ impl Session {
         self.cancel.reset();
         let x = self.network_input()?;
         let (w, h) = self.target_size().expect("network_input checked the image");
-        let network =
-            self.model
-                .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)?;
-        let after = if network == NetworkChoice::MultiverSeg
-            && !self.prompts.is_empty()
-            && self.model.has_unet()
-        {
-            match self.after_prompt {
-                AfterPrompt::MeanForClicks => {
-                    let clicks_only = self
-                        .prompts
-                        .iter()
-                        .all(|p| matches!(p.prompt, Prompt::Click { .. }));
-                    if clicks_only {
-                        AfterPrompt::Mean
-                    } else {
-                        AfterPrompt::MultiverSeg
-                    }
-                }
-                a => a,
-            }
-        } else {
-            AfterPrompt::MultiverSeg
-        };
+        let network = self.network()?;
+        let after = self.after_prompt_now(network);
         let unet = NetworkChoice::ScribblePrompt;
         let logits = if after == AfterPrompt::Unet {
             self.run_with(unet, &[], &[&x], &mut |_| true)?
                 .swap_remove(0)
         } else {
-            let (network, chosen) = self.selection_for(&x)?;
+            let chosen = self.chosen_for(network, &x);
             let mut logits = self
                 .run_with(network, &chosen, &[&x], &mut |_| true)?
                 .swap_remove(0);
@@ -652,7 +630,7 @@ impl Session {
             }
             if after == AfterPrompt::Mean {
                 let u = self.run_with(unet, &[], &[&x], &mut |_| true)?;
-                logits = after_prompt::mean(&logits, &u[0]);
+                after_prompt::mean_into(&mut logits, &u[0]);
             }
             logits
         };
@@ -665,18 +643,44 @@ impl Session {
         Ok(pred)
     }
 
-    /// The network and the context entries (indices, insertion order) the policy picks
-    /// for a [5, 128, 128] input (it looks at the image, channel 0).
-    fn selection_for(&self, x: &[f32]) -> Result<(NetworkChoice, Vec<usize>)> {
-        let network =
-            self.model
-                .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)?;
-        let chosen = if network == NetworkChoice::ScribblePrompt {
+    /// The network the context's size and `min_context` call for (before any prompt).
+    fn network(&self) -> Result<NetworkChoice> {
+        self.model
+            .resolve(NetworkChoice::Auto, self.context.len(), self.min_context)
+    }
+
+    /// What [`Session::set_after_prompt`] means for the current image when `network` would
+    /// predict it: MultiverSeg unless MultiverSegNet would run on a prompted image and the
+    /// model has a UNet; `MeanForClicks` becomes `Mean` or `MultiverSeg` by the prompts' kind.
+    fn after_prompt_now(&self, network: NetworkChoice) -> AfterPrompt {
+        if network != NetworkChoice::MultiverSeg
+            || self.prompts.is_empty()
+            || !self.model.has_unet()
+        {
+            return AfterPrompt::MultiverSeg;
+        }
+        match self.after_prompt {
+            AfterPrompt::MeanForClicks
+                if self
+                    .prompts
+                    .iter()
+                    .all(|p| matches!(p.prompt, Prompt::Click { .. })) =>
+            {
+                AfterPrompt::Mean
+            }
+            AfterPrompt::MeanForClicks => AfterPrompt::MultiverSeg,
+            a => a,
+        }
+    }
+
+    /// The context entries (indices, insertion order) the policy picks for `network` on a
+    /// [5, 128, 128] input (it looks at the image, channel 0); none for the UNet.
+    fn chosen_for(&self, network: NetworkChoice, x: &[f32]) -> Vec<usize> {
+        if network == NetworkChoice::ScribblePrompt {
             Vec::new()
         } else {
             policy::select(&self.policy, &self.context, &x[..PX])
-        };
-        Ok((network, chosen))
+        }
     }
 
     /// Runs `network` on each of `xs` with the context entries `chosen`, as one batch
@@ -688,15 +692,15 @@ impl Session {
         xs: &[&[f32]],
         done: &mut dyn FnMut(usize) -> bool,
     ) -> Result<Vec<Vec<f32>>> {
-        let ids: Vec<u64> = chosen.iter().map(|&i| self.context[i].id).collect();
         // The UNet reads no context: leave the selection alone, so that MultiverSegNet's
         // context stays cached when the two networks alternate (AfterPrompt).
-        if network != NetworkChoice::ScribblePrompt
-            && (ids != self.selection.0 || self.selection.1 != self.context_version)
-        {
-            // A new subset is a new context for the backend's cache.
-            self.context_version += 1;
-            self.selection = (ids, self.context_version);
+        if network != NetworkChoice::ScribblePrompt {
+            let ids: Vec<u64> = chosen.iter().map(|&i| self.context[i].id).collect();
+            if ids != self.selection.0 || self.selection.1 != self.context_version {
+                // A new subset is a new context for the backend's cache.
+                self.context_version += 1;
+                self.selection = (ids, self.context_version);
+            }
         }
         let s = chosen.len();
         self.model.check_memory(NET_SIZE, NET_SIZE, s.max(1))?;
@@ -794,17 +798,16 @@ impl Session {
         }
         let total = inputs.len();
         let mut out = Vec::with_capacity(total);
-        // Each image's pick once (with `similar`, a descriptor per context entry).
-        let picks = inputs
-            .iter()
-            .map(|x| self.selection_for(x))
-            .collect::<Result<Vec<_>>>()?;
+        // One network for the call (the context does not change during it), and each image's
+        // pick once (with `similar`, a descriptor per context entry).
+        let network = self.network()?;
+        let picks: Vec<Vec<usize>> = inputs.iter().map(|x| self.chosen_for(network, x)).collect();
         // One fit for the whole call: the context and the pairs do not change during it.
         let offset = self.threshold_offset();
         let mut first = 0;
         while first < total {
             // The longest run of images that share the policy's pick.
-            let (network, chosen) = &picks[first];
+            let chosen = &picks[first];
             let end = first
                 + picks[first..]
                     .iter()
@@ -812,9 +815,9 @@ impl Session {
                     .count();
             let xs: Vec<&[f32]> = inputs[first..end].iter().map(|x| x.as_slice()).collect();
             let mut done = |k: usize| progress.as_mut().is_none_or(|p| p(first + k, total));
-            let logits = self.run_with(*network, chosen, &xs, &mut done)?;
+            let logits = self.run_with(network, chosen, &xs, &mut done)?;
             for (mut l, img) in logits.into_iter().zip(&images[first..end]) {
-                if *network == NetworkChoice::MultiverSeg {
+                if network == NetworkChoice::MultiverSeg {
                     add_offset(&mut l, offset);
                 }
                 out.push(Prediction {

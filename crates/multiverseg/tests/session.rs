@@ -674,19 +674,7 @@ fn threshold_calibration_fits_the_committed_masks_and_shifts_only_multiverseg() 
         let ci: Vec<f32> = s.context().iter().flat_map(|e| e.image.clone()).collect();
         let cl: Vec<f32> = s.context().iter().flat_map(|e| e.label.clone()).collect();
         let raw = |net: NetworkChoice, ci: &[f32], cl: &[f32]| {
-            s.model()
-                .infer(
-                    net,
-                    0,
-                    &RawInput {
-                        target: &x,
-                        context_images: ci,
-                        context_labels: cl,
-                        height: n,
-                        width: n,
-                    },
-                )
-                .unwrap()
+            s.model().infer(net, 0, &common::raw(&x, ci, cl)).unwrap()
         };
         let m: Vec<f32> = raw(NetworkChoice::MultiverSeg, &ci, &cl)
             .iter()
@@ -845,17 +833,7 @@ fn after_prompt_unet_hands_prompted_predictions_to_the_unet() {
     let view = ImageView::packed(Pixels::F32(&px), w, h);
     let unet = |x: &[f32]| {
         model()
-            .infer(
-                NetworkChoice::ScribblePrompt,
-                0,
-                &RawInput {
-                    target: x,
-                    context_images: &[],
-                    context_labels: &[],
-                    height: 128,
-                    width: 128,
-                },
-            )
+            .infer(NetworkChoice::ScribblePrompt, 0, &common::raw(x, &[], &[]))
             .unwrap()
     };
     let mut plain = Session::new(model());
@@ -952,19 +930,7 @@ fn after_prompt_mean_is_the_mean_of_both_networks() {
             NetworkChoice::MultiverSeg => (&ci, &cl),
             _ => (&[], &[]),
         };
-        model()
-            .infer(
-                net,
-                0,
-                &RawInput {
-                    target: x,
-                    context_images: ci,
-                    context_labels: cl,
-                    height: 128,
-                    width: 128,
-                },
-            )
-            .unwrap()
+        model().infer(net, 0, &common::raw(x, ci, cl)).unwrap()
     };
     s.set_image(&view, Window::MinMax).unwrap();
     let x0 = s.network_input().unwrap();
@@ -1020,7 +986,7 @@ fn after_prompt_mean_for_clicks_follows_the_kind_of_prompt() {
     let (w, h) = (37, 29);
     let px = image(w, h, 51);
     let view = ImageView::packed(Pixels::F32(&px), w, h);
-    let ctx_view = |seed| image(w, h, seed);
+    let ctx = image(w, h, 52);
     let sessions: Vec<Session> = [
         AfterPrompt::MeanForClicks,
         AfterPrompt::Mean,
@@ -1030,9 +996,8 @@ fn after_prompt_mean_for_clicks_follows_the_kind_of_prompt() {
     .map(|a| {
         let mut s = Session::new(model());
         s.set_after_prompt(a);
-        let c = ctx_view(52);
         s.context_add(
-            &ImageView::packed(Pixels::F32(&c), w, h),
+            &ImageView::packed(Pixels::F32(&ctx), w, h),
             Window::MinMax,
             &disk(w, h),
             w,
@@ -1070,13 +1035,7 @@ fn after_prompt_mean_for_clicks_follows_the_kind_of_prompt() {
         .infer(
             multiverseg::NetworkChoice::MultiverSeg,
             0,
-            &RawInput {
-                target: &x,
-                context_images: &ci,
-                context_labels: &cl,
-                height: 128,
-                width: 128,
-            },
+            &common::raw(&x, &ci, &cl),
         )
         .unwrap();
     assert_eq!(a, want, "a scribble: MultiverSegNet alone");

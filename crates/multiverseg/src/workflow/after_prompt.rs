@@ -37,13 +37,15 @@ pub enum AfterPrompt {
     MeanForClicks,
 }
 
-/// The elementwise mean of two logit maps of the same length, `a / 2 + b / 2` (halved first,
-/// so that it never overflows).
+/// Replaces `a` by the elementwise mean of two logit maps of the same length, `a / 2 + b / 2`
+/// (halved first, so that it never overflows), in place.
 ///
 /// Panics if the lengths differ (both come from one network input).
-pub fn mean(a: &[f32], b: &[f32]) -> Vec<f32> {
+pub fn mean_into(a: &mut [f32], b: &[f32]) {
     assert_eq!(a.len(), b.len(), "mean: logit maps of different sizes");
-    a.iter().zip(b).map(|(x, y)| 0.5 * x + 0.5 * y).collect()
+    a.iter_mut()
+        .zip(b)
+        .for_each(|(x, y)| *x = 0.5 * *x + 0.5 * y);
 }
 
 #[cfg(test)]
@@ -55,7 +57,8 @@ mod tests {
         let a = [1.0f32, -3.0, 0.25, f32::MAX];
         let b = [3.0f32, 1.0, -0.25, f32::MAX];
         // MAX + MAX overflows in f32; halving first keeps the mean finite.
-        let m = mean(&a, &b);
+        let mut m = a;
+        mean_into(&mut m, &b);
         assert_eq!(&m[..3], &[2.0, -1.0, 0.0]);
         assert_eq!(m[3], f32::MAX);
         assert_eq!(AfterPrompt::default(), AfterPrompt::MultiverSeg);
