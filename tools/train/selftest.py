@@ -14,8 +14,8 @@ from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, ce
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-from train import (FLIPS, crop_tasks, degrade_labels, ema_update, interactive_step, parse_args,  # noqa: E402
-                   unet_context_labels)
+from train import (FLIPS, crop_tasks, degrade_labels, ema_update, foreign_prior, interactive_step,  # noqa: E402
+                   parse_args, unet_context_labels)
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
@@ -257,6 +257,45 @@ def check_no_prompt_frac():
     mvs.inputs.clear()
     interactive_step(parts, img, lab, args, None, "cpu")
     assert torch.all(mvs.prompt_mass(0) > 0), "the default keeps the first prompt"
+
+
+def check_foreign_prior():
+    torch.manual_seed(5)
+    n, size = 64, 48
+    lab = torch.zeros(n, 1, size, size)
+    lab[..., 12:32, 10:30] = 1
+    prior = foreign_prior(lab)
+    assert prior.shape == lab.shape and torch.isfinite(prior).all()
+    assert prior.abs().max() <= 12.0 + 1e-4, "logits within the scale's range"
+    pred = (prior > 0).float()
+    inter = (pred * lab).flatten(1).sum(1)
+    dice = 2 * inter / (pred.flatten(1).sum(1) + lab.flatten(1).sum(1)).clamp(min=1)
+    assert (dice < 0.999).float().mean() > 0.5, "most priors are wrong somewhere"
+    assert dice.mean() > 0.5, f"but they are priors of this label (mean Dice {dice.mean():.3f})"
+    # in the step: only UNet rows get it, with correction prompts from its errors
+    n_mvs, n_sp = 2, 6
+    lab = torch.zeros(n_mvs + n_sp, 1, 32, 32)
+    lab[..., 8:24, 6:20] = 1
+    img = lab + 0.1 * torch.randn_like(lab)
+    ctx = torch.cat([img[:n_mvs, None].repeat(1, 2, 1, 1, 1), lab[:n_mvs, None].repeat(1, 2, 1, 1, 1)], 2)
+    mvs, sp = Recorder(MultiverSegNet([8] * 4)), Recorder(ScribblePromptUNet([8] * 4))
+    parts = [("mvs", mvs, torch.optim.SGD(mvs.parameters(), 0.0), slice(0, n_mvs), ctx),
+             ("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(n_mvs, n_mvs + n_sp), None)]
+    args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--foreign-prior-frac", "1", "--center-frac", "1"])
+    interactive_step(parts, img, lab, args, None, "cpu")
+    assert torch.all(mvs.inputs[0][:, 4] == 0), "MultiverSegNet's rows start from zeros"
+    prev = sp.inputs[0][:, 4:5]
+    assert torch.all(prev.flatten(1).abs().amax(1) > 0), "every UNet row starts from a prior"
+    # (correction_center_click breaks area ties with a coin: check where the clicks lie)
+    pred, lb, pr = (prev > 0).float(), lab[n_mvs:], sp.inputs[0][:, 1:4]
+    assert torch.all(pr.flatten(1).sum(1) > 0), "each UNet row has a first prompt"
+    assert torch.all(pr[:, 1:2] * (1 - lb * (1 - pred)) == 0), "positive clicks on the prior's misses"
+    assert torch.all(pr[:, 2:3] * (1 - (1 - lb) * pred) == 0), "negative clicks on its false positives"
+    args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--center-frac", "1"])
+    sp.inputs.clear()
+    interactive_step(parts, img, lab, args, None, "cpu")
+    assert torch.all(sp.inputs[0][:, 4] == 0), "the default starts from zeros"
+    assert_refused(["--foreign-prior-frac", "1.5"], "--foreign-prior-frac out of range")
 
 
 def assert_refused(extra, what):
@@ -834,6 +873,7 @@ if __name__ == "__main__":
     check_ema()
     check_resume_seed()
     check_no_prompt_frac()
+    check_foreign_prior()
     check_degrade_labels()
     check_unet_context_labels()
     check_center_dist()

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import TaskSampler, dilate, erode, mix_arg  # noqa: E402
+from data import TaskSampler, dilate, erode, gaussian_blur, mix_arg  # noqa: E402
 from models import MultiverSegNet, ScribblePromptUNet, export_state_dict  # noqa: E402
 from prompts import (correction_center_click, correction_prompts, initial_center_click,  # noqa: E402
                      initial_prompts)
@@ -98,6 +98,12 @@ def parse_args(argv=None):
                     help="fraction of MultiverSegNet targets whose first step has no prompt at all (context "
                          "only), as the evaluation's first prediction and the propagation over a volume are; "
                          "corrections follow from that prediction's errors. The UNet's targets always get prompts")
+    ap.add_argument("--foreign-prior-frac", type=float, default=0.0,
+                    help="fraction of the UNet's targets whose first step starts from a foreign prior in the "
+                         "previous-logits channel (foreign_prior: the label perturbed, blurred and scaled to "
+                         "logits, as another network's prediction is) with correction prompts drawn from that "
+                         "prior's errors, as in AfterPrompt::Unet / Mean where the UNet's mask input is "
+                         "MultiverSegNet's prediction; the other targets start from zeros")
     ap.add_argument("--context-label-noise", type=float, default=0.0,
                     help="probability per context entry that its label is replaced by a degraded copy "
                          "(dilated or eroded by 1-3 px, or with a random square cut out), as the "
@@ -148,6 +154,8 @@ def parse_args(argv=None):
     if args.flip_pairs < 0 or (args.flip_pairs > 0 and args.unet_batch % 2):
         ap.error(f"--flip-pairs {args.flip_pairs} needs a weight >= 0 and an even --unet-batch "
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
+    if not 0.0 <= args.foreign_prior_frac <= 1.0:
+        ap.error(f"--foreign-prior-frac {args.foreign_prior_frac} must be in [0, 1]")
     if args.seed is not None and args.seed < 0:
         ap.error(f"--seed {args.seed} must be >= 0")
     for flag in ("ema_sp", "ema_mvs"):
@@ -264,6 +272,21 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None):
 
     prompts = mirror(first_prompts())
     prev = torch.zeros_like(lab)
+    # drawn only when set, so runs without the option keep their random stream
+    if getattr(args, "foreign_prior_frac", 0.0) > 0:
+        unet_rows = torch.zeros(n, dtype=torch.bool, device=img.device)
+        for _, _, _, sl, ctx in parts:
+            if ctx is None:
+                unet_rows[sl] = True
+        fmask = (unet_rows & (torch.rand(n, device=img.device) < args.foreign_prior_frac))[:, None, None, None]
+        prior = foreign_prior(lab)
+        prev = mirror(torch.where(fmask, prior, prev))
+        # the first prompts of those rows correct the prior, as the evaluation's first click
+        # corrects MultiverSegNet's prompt-free prediction
+        scribble0 = torch.rand(n, device=img.device) < 0.4
+        fixed = torch.where(cmask, correction_center_click(torch.zeros_like(prompts), lab, prev),
+                            correction_prompts(torch.zeros_like(prompts), lab, prev, scribble0))
+        prompts = mirror(torch.where(fmask, fixed, prompts))
     scribble_corr = torch.rand(n, device=img.device) < 0.4
     stats = {}
     if pairs is not None:
@@ -370,6 +393,52 @@ def degrade_labels(lab, p):
     use = (torch.rand(n, device=dev) < p) & (out.flatten(1).sum(1) > 0)
     out = torch.where(use[:, None, None, None], out, x)
     return out.reshape(b, s, 1, h, w)
+
+
+@torch.no_grad()
+def foreign_prior(lab):
+    """Previous-logits maps [N,1,H,W] that look like another network's prediction of the
+    labels lab [N,1,H,W] in {0,1}: each label independently dilated or eroded by 1-6 px
+    (p 0.6), cut by a square of up to a quarter of the side (p 0.4), given a false-positive
+    disk of radius 2..H/8 px anywhere (p 0.4) and shifted by up to 6 px (p 0.3); then
+    blurred (sigma 0.5-2 px) and mapped to logits a * (2 m - 1), a log-uniform in [1.5, 12]
+    (prompt-free predictions are less sure than a converged UNet's). For
+    --foreign-prior-frac: the UNet learns to refine a mask it did not make."""
+    n, _, h, w = lab.shape
+    dev = lab.device
+    m = lab.clone()
+    r = torch.randint(1, 7, (n,), device=dev)
+    morph = torch.rand(n, device=dev) < 0.6
+    grow = torch.rand(n, device=dev) < 0.5
+    for k in range(1, 7):
+        pick = (morph & (r == k))[:, None, None, None]
+        m = torch.where(pick & grow[:, None, None, None], dilate(lab, k), m)
+        m = torch.where(pick & ~grow[:, None, None, None], erode(lab, k), m)
+    yy = torch.arange(h, device=dev).view(1, h, 1).float()
+    xx = torch.arange(w, device=dev).view(1, 1, w).float()
+    flat = lab.reshape(n, -1)
+    w_fg = torch.where(flat.sum(1, keepdim=True) > 0, flat, torch.ones_like(flat))
+    idx = torch.multinomial(w_fg, 1).squeeze(1)
+    cy, cx = (idx // w).float(), (idx % w).float()
+    half = torch.rand(n, device=dev) * (h / 8) + 1
+    sq = ((yy - cy[:, None, None]).abs() <= half[:, None, None]) & \
+         ((xx - cx[:, None, None]).abs() <= half[:, None, None])
+    cut = (torch.rand(n, device=dev) < 0.4)[:, None, None]
+    m = m * (~(sq & cut)[:, None]).float()
+    by, bx = torch.rand(n, device=dev) * h, torch.rand(n, device=dev) * w
+    br = 2 + torch.rand(n, device=dev) * (h / 8 - 2)
+    disk = ((yy - by[:, None, None]) ** 2 + (xx - bx[:, None, None]) ** 2) <= br[:, None, None] ** 2
+    blob = (torch.rand(n, device=dev) < 0.4)[:, None, None]
+    m = torch.maximum(m, (disk & blob)[:, None].float())
+    shift = torch.rand(n, device=dev) < 0.3
+    dy = torch.randint(-6, 7, (n,), device=dev)
+    dx = torch.randint(-6, 7, (n,), device=dev)
+    rolled = torch.stack([m[i].roll((int(dy[i]), int(dx[i])), (1, 2)) for i in range(n)]) \
+        if bool(shift.any()) else m
+    m = torch.where(shift[:, None, None, None], rolled, m)
+    m = gaussian_blur(m, 0.5 + 1.5 * torch.rand(n, device=dev))
+    a = torch.exp(torch.empty(n, device=dev).uniform_(np.log(1.5), np.log(12.0)))
+    return a[:, None, None, None] * (2 * m - 1)
 
 
 @torch.no_grad()
