@@ -52,6 +52,16 @@ enum class Backend : uint32_t { Auto = MVS_BACKEND_AUTO, Cpu = MVS_BACKEND_CPU, 
 
 /// How a capped context is filled (Session::set_context_policy).
 enum class Select : uint32_t { Latest = MVS_SELECT_LATEST, Similar = MVS_SELECT_SIMILAR };
+/// Which network predicts an image once it has a prompt, while the context has at least
+/// min_context entries (Session::set_after_prompt; MvsAfterPrompt). MultiverSeg is the
+/// paper and the default; Mean averages both networks' logits; MeanForClicks is Mean while
+/// every prompt of the image is a click.
+enum class AfterPrompt : uint32_t {
+  MultiverSeg = MVS_AFTER_PROMPT_MULTIVERSEG,
+  Unet = MVS_AFTER_PROMPT_UNET,
+  Mean = MVS_AFTER_PROMPT_MEAN,
+  MeanForClicks = MVS_AFTER_PROMPT_MEAN_FOR_CLICKS
+};
 /// How the CPU computes the 3x3 convolutions (MvsCpuConv): Winograd F(4x4, 3x3), the
 /// fastest (logits within 3e-5 of f64), or F(2x2, 3x3), which rounds as PyTorch does.
 enum class CpuConv : uint32_t {
@@ -260,6 +270,16 @@ class Session {
 
   /// Uses ScribblePrompt-UNet while the context has fewer than n entries (default 1).
   void set_min_context(uint32_t n) { detail::check(mvs_session_set_min_context(p_, n)); }
+  /// Which network predicts an image once it has a prompt (mvs_session_set_after_prompt);
+  /// the prediction before any prompt and predict_batch are always MultiverSegNet's.
+  void set_after_prompt(AfterPrompt a) {
+    detail::check(mvs_session_set_after_prompt(p_, static_cast<uint32_t>(a)));
+  }
+  AfterPrompt after_prompt() const {
+    uint32_t a = 0;
+    detail::check(mvs_session_get_after_prompt(p_, &a));
+    return static_cast<AfterPrompt>(a);
+  }
 
   // ---- context set ----
   /// Adds an image and its mask (nonzero = foreground, the image's size, row stride in

@@ -65,6 +65,8 @@ pub enum Op {
     ImportFolder(u8),
     Cancel,
     NullSession(u8),
+    /// An MvsAfterPrompt value, or (4) an unknown one.
+    AfterPrompt(u8),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -323,6 +325,7 @@ impl Runner {
                     2 => mvs_session_context_clear(std::ptr::null_mut()),
                     _ => mvs_session_cancel(std::ptr::null()),
                 },
+                Op::AfterPrompt(a) => mvs_session_set_after_prompt(s, u32::from(*a % 5)),
             }
         }
     }

@@ -268,6 +268,36 @@ TEST(Session, CancelFromAnotherThreadAndThePolicy) {
   EXPECT_EQ(s.predict().probabilities, before.probabilities) << "cancel changed the session";
 }
 
+TEST(Session, AfterPromptChoosesTheNetworkAfterAClick) {
+  auto m = cpu_model();
+  mvs::Session s(m);
+  Scene a(24), b(30);
+  s.add_context(a.view(), a.mask.data());
+  EXPECT_EQ(s.after_prompt(), mvs::AfterPrompt::MultiverSeg);
+  EXPECT_THROW(s.set_after_prompt(static_cast<mvs::AfterPrompt>(9)), mvs::Error);
+  EXPECT_EQ(s.after_prompt(), mvs::AfterPrompt::MultiverSeg);
+  s.set_image(b.view());
+  auto bare = s.predict();
+  s.add_click(30, 23, true);
+  auto mvs_pred = s.predict();
+  s.set_after_prompt(mvs::AfterPrompt::Unet);
+  EXPECT_EQ(s.after_prompt(), mvs::AfterPrompt::Unet);
+  auto unet_pred = s.predict();
+  // The UNet alone (min_context above the context size) on the same state gives the same bits.
+  s.set_after_prompt(mvs::AfterPrompt::MultiverSeg);
+  s.set_min_context(5);
+  EXPECT_EQ(s.predict().probabilities, unet_pred.probabilities);
+  s.set_min_context(1);
+  EXPECT_NE(unet_pred.probabilities, mvs_pred.probabilities);
+  s.set_after_prompt(mvs::AfterPrompt::MeanForClicks);
+  auto mean_pred = s.predict();
+  EXPECT_NE(mean_pred.probabilities, mvs_pred.probabilities);
+  EXPECT_NE(mean_pred.probabilities, unet_pred.probabilities);
+  // No prompt: MultiverSegNet whatever the setting.
+  s.clear_prompts();
+  EXPECT_EQ(s.predict().probabilities, bare.probabilities);
+}
+
 TEST(Log, MessagesReachTheHandler) {
   std::atomic<int> n{0};
   mvs::set_log_handler([&](mvs::LogLevel, const char* msg) {

@@ -5,7 +5,7 @@ use crate::errors::IntoPy;
 use crate::image::{image_arg, mask_arg, window_arg, OwnedImage};
 use crate::model::PyModel;
 use multiverseg::io::png::MaskLabel;
-use multiverseg::{CancelToken, ContextPolicy, Prediction, Select, Session};
+use multiverseg::{AfterPrompt, CancelToken, ContextPolicy, Prediction, Select, Session};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -318,6 +318,23 @@ impl PySession {
         self.lock()
             .set_context_policy(ContextPolicy { cap, select })
             .py_err()
+    }
+
+    /// Which network predicts an image once it has a prompt, while the context is not
+    /// empty: "multiverseg" (the paper, the default), "unet", "mean" (the mean of both
+    /// networks' logits) or "mean-for-clicks" (the mean while every prompt is a click).
+    /// The prediction before any prompt and predict_batch are always MultiverSegNet's.
+    /// Raises ValueError naming the value; the setting is then unchanged.
+    fn set_after_prompt(&self, after_prompt: &str) -> PyResult<()> {
+        let a = AfterPrompt::from_name(after_prompt).py_err()?;
+        self.lock().set_after_prompt(a);
+        Ok(())
+    }
+
+    /// The after-prompt setting's name (see set_after_prompt).
+    #[getter]
+    fn after_prompt(&self) -> &'static str {
+        self.lock().after_prompt().name()
     }
 
     fn __repr__(&self) -> String {

@@ -119,6 +119,34 @@ def test_context_policy(model, disks):
     assert np.array_equal(s.predict().probabilities, everything)
 
 
+def test_after_prompt(model, disks):
+    s = mvs.Session(model)
+    for img, truth, _ in disks[:2]:
+        s.context_add(img, truth)
+    assert s.after_prompt == "multiverseg"
+    with pytest.raises(ValueError, match="after_prompt"):
+        s.set_after_prompt("Mean")
+    assert s.after_prompt == "multiverseg"
+    img, truth, _ = disks[3]
+    s.set_image(img)
+    ys, xs = np.nonzero(truth)
+    s.add_click(float(xs.mean()), float(ys.mean()), True)
+    pm = s.predict().probabilities.astype(np.float64)
+    s.set_after_prompt("unet")
+    assert s.after_prompt == "unet"
+    pu = s.predict().probabilities.astype(np.float64)
+    assert not np.array_equal(pu, pm)
+    s.set_after_prompt("mean")
+    pa = s.predict().probabilities.astype(np.float64)
+    # the mean of the two networks' logits, where no probability saturates
+    ok = (pm > 0.01) & (pm < 0.99) & (pu > 0.01) & (pu < 0.99)
+    assert ok.any()
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    np.testing.assert_allclose(logit(pa[ok]), (logit(pm[ok]) + logit(pu[ok])) / 2, atol=1e-3)
+    s.set_after_prompt("mean-for-clicks")
+    assert np.array_equal(s.predict().probabilities, pa.astype(np.float32))
+
+
 @pytest.mark.parametrize(
     "convert",
     [

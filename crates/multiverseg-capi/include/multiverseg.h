@@ -110,6 +110,22 @@ typedef enum MvsCpuConv {
   MVS_CPU_CONV_WINOGRAD_2X2 = 1,
 } MvsCpuConv;
 
+// Which network predicts an image once it has a prompt, while the context has at least
+// min_context entries (mvs_session_set_after_prompt). The prediction before any prompt is
+// always MultiverSegNet's. Measured on the shipped model in weights/eval/v10_mean/ (issue 14).
+typedef enum MvsAfterPrompt {
+  // MultiverSegNet with the context (the paper; the default).
+  MVS_AFTER_PROMPT_MULTIVERSEG = 0,
+  // ScribblePrompt-UNet alone on the same input; its mask input is the previous prediction.
+  MVS_AFTER_PROMPT_UNET = 1,
+  // Both networks on the same input; the prediction is the mean of their logits (one UNet
+  // pass more, a few ms on the CPU).
+  MVS_AFTER_PROMPT_MEAN = 2,
+  // MVS_AFTER_PROMPT_MEAN while every prompt of the image is a click, MultiverSegNet alone
+  // once it has a box or a scribble.
+  MVS_AFTER_PROMPT_MEAN_FOR_CLICKS = 3,
+} MvsAfterPrompt;
+
 // A loaded model (opaque). Thread-safe; shared by sessions.
 typedef struct MvsModel MvsModel;
 
@@ -385,6 +401,23 @@ void mvs_session_free(struct MvsSession *session);
 // # Safety
 // `session` is a live handle.
 enum MvsStatus mvs_session_set_min_context(struct MvsSession *session, uint32_t n);
+
+// Sets which network predicts an image once it has a prompt (click, box or scribble) while
+// the context has at least min_context entries: `after_prompt` is an MvsAfterPrompt value
+// (default MVS_AFTER_PROMPT_MULTIVERSEG, the paper). The prediction of an image without a
+// prompt, and mvs_session_predict_batch, are always MultiverSegNet's. The next
+// mvs_session_predict uses the new value; nothing else changes. Unknown value:
+// MVS_ERR_INVALID_ARGUMENT naming `after_prompt`, and the setting is unchanged.
+//
+// # Safety
+// `session` is a live handle.
+enum MvsStatus mvs_session_set_after_prompt(struct MvsSession *session, uint32_t after_prompt);
+
+// Writes the session's after-prompt setting (an MvsAfterPrompt value) to `*out`.
+//
+// # Safety
+// `session` is a live handle, `out` valid for a write.
+enum MvsStatus mvs_session_get_after_prompt(const struct MvsSession *session, uint32_t *out);
 
 // Asks the call now running on `session` (a predict or a batch predict, on another
 // thread) to stop: it returns MVS_ERR_CANCELLED between two layers of the network and

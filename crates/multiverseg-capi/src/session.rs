@@ -2,9 +2,9 @@
 //! (single and batch), commit, cancellation. Context functions are in [`crate::context`].
 
 use crate::arg;
-use crate::core::{Error, ImageView, Session, Window};
+use crate::core::{AfterPrompt, Error, ImageView, Session, Window};
 use crate::error::{guard, guard_void};
-use crate::types::{MvsImage, MvsModel, MvsProgressFn, MvsSession, MvsStatus};
+use crate::types::{MvsAfterPrompt, MvsImage, MvsModel, MvsProgressFn, MvsSession, MvsStatus};
 use std::ffi::{c_int, c_void};
 
 /// The current image's size, or the state error every image-dependent call reports.
@@ -60,6 +60,60 @@ pub unsafe extern "C" fn mvs_session_set_min_context(
 ) -> MvsStatus {
     guard(|| {
         unsafe { arg::session(session) }?.set_min_context(n as usize);
+        Ok(())
+    })
+}
+
+/// The C value of an AfterPrompt (an exhaustive match: a new Rust value must get one).
+fn after_prompt_to_c(a: AfterPrompt) -> MvsAfterPrompt {
+    match a {
+        AfterPrompt::MultiverSeg => MvsAfterPrompt::MVS_AFTER_PROMPT_MULTIVERSEG,
+        AfterPrompt::Unet => MvsAfterPrompt::MVS_AFTER_PROMPT_UNET,
+        AfterPrompt::Mean => MvsAfterPrompt::MVS_AFTER_PROMPT_MEAN,
+        AfterPrompt::MeanForClicks => MvsAfterPrompt::MVS_AFTER_PROMPT_MEAN_FOR_CLICKS,
+    }
+}
+
+/// Sets which network predicts an image once it has a prompt (click, box or scribble) while
+/// the context has at least min_context entries: `after_prompt` is an MvsAfterPrompt value
+/// (default MVS_AFTER_PROMPT_MULTIVERSEG, the paper). The prediction of an image without a
+/// prompt, and mvs_session_predict_batch, are always MultiverSegNet's. The next
+/// mvs_session_predict uses the new value; nothing else changes. Unknown value:
+/// MVS_ERR_INVALID_ARGUMENT naming `after_prompt`, and the setting is unchanged.
+///
+/// # Safety
+/// `session` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_session_set_after_prompt(
+    session: *mut MvsSession,
+    after_prompt: u32,
+) -> MvsStatus {
+    guard(|| {
+        use MvsAfterPrompt::*;
+        let a = match after_prompt {
+            x if x == MVS_AFTER_PROMPT_MULTIVERSEG as u32 => AfterPrompt::MultiverSeg,
+            x if x == MVS_AFTER_PROMPT_UNET as u32 => AfterPrompt::Unet,
+            x if x == MVS_AFTER_PROMPT_MEAN as u32 => AfterPrompt::Mean,
+            x if x == MVS_AFTER_PROMPT_MEAN_FOR_CLICKS as u32 => AfterPrompt::MeanForClicks,
+            x => return Err(Error::arg(format!("after_prompt: unknown value {x}"))),
+        };
+        unsafe { arg::session(session) }?.set_after_prompt(a);
+        Ok(())
+    })
+}
+
+/// Writes the session's after-prompt setting (an MvsAfterPrompt value) to `*out`.
+///
+/// # Safety
+/// `session` is a live handle, `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_session_get_after_prompt(
+    session: *const MvsSession,
+    out: *mut u32,
+) -> MvsStatus {
+    guard(|| {
+        let out = unsafe { arg::out(out, "out") }?;
+        *out = after_prompt_to_c(unsafe { arg::session(session) }?.after_prompt()) as u32;
         Ok(())
     })
 }

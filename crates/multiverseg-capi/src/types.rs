@@ -81,6 +81,24 @@ pub enum MvsContextSelect {
     MVS_SELECT_SIMILAR = 1,
 }
 
+/// Which network predicts an image once it has a prompt, while the context has at least
+/// min_context entries (mvs_session_set_after_prompt). The prediction before any prompt is
+/// always MultiverSegNet's. Measured on the shipped model in weights/eval/v10_mean/ (issue 14).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MvsAfterPrompt {
+    /// MultiverSegNet with the context (the paper; the default).
+    MVS_AFTER_PROMPT_MULTIVERSEG = 0,
+    /// ScribblePrompt-UNet alone on the same input; its mask input is the previous prediction.
+    MVS_AFTER_PROMPT_UNET = 1,
+    /// Both networks on the same input; the prediction is the mean of their logits (one UNet
+    /// pass more, a few ms on the CPU).
+    MVS_AFTER_PROMPT_MEAN = 2,
+    /// MVS_AFTER_PROMPT_MEAN while every prompt of the image is a click, MultiverSegNet alone
+    /// once it has a box or a scribble.
+    MVS_AFTER_PROMPT_MEAN_FOR_CLICKS = 3,
+}
+
 /// Log levels passed to the log callback.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -243,6 +243,11 @@ fn java_statuses_and_enums_match_the_header() {
         ("MvsStatus", "MVS_ERR_", java("MvsException.java")),
         ("MvsBackend", "MVS_BACKEND_", java("Backend.java")),
         ("MvsContextSelect", "MVS_SELECT_", java("Select.java")),
+        (
+            "MvsAfterPrompt",
+            "MVS_AFTER_PROMPT_",
+            java("AfterPrompt.java"),
+        ),
     ];
     let mut problems = Vec::new();
     for (e, prefix, got) in &checks {
@@ -270,7 +275,12 @@ fn the_cpp_wrapper_calls_every_function_and_names_every_enum_value() {
             problems.push(format!("{name}: not wrapped in multiverseg.hpp"));
         }
     }
-    for e in ["MvsBackend", "MvsContextSelect", "MvsLogLevel"] {
+    for e in [
+        "MvsBackend",
+        "MvsContextSelect",
+        "MvsLogLevel",
+        "MvsAfterPrompt",
+    ] {
         for (k, _) in &h.enums[e] {
             if !cpp.contains(k.as_str()) {
                 problems.push(format!("{k}: no C++ enum value for it"));

@@ -98,17 +98,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     let images: Vec<TaskImage> = (0..n).map(|i| generate(i, seed)).collect();
     let cfg = InteractiveConfig::paper(Protocol::Clicks, n, 1);
-    let after_prompt = match arg(&args, "--after-prompt").as_deref() {
-        None | Some("multiverseg") => AfterPrompt::MultiverSeg,
-        Some("unet") => AfterPrompt::Unet,
-        Some("mean") => AfterPrompt::Mean,
-        Some("mean-for-clicks") => AfterPrompt::MeanForClicks,
-        Some(v) => {
-            return Err(format!(
-                "--after-prompt: {v:?} is not multiverseg, unet, mean or mean-for-clicks"
-            )
-            .into())
-        }
+    let after_prompt = match arg(&args, "--after-prompt") {
+        None => AfterPrompt::MultiverSeg,
+        Some(v) => AfterPrompt::from_name(&v).map_err(|e| format!("--{e}"))?,
     };
     let mut with_ctx = Session::new(model.clone());
     with_ctx.set_after_prompt(after_prompt);

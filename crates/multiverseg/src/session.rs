@@ -256,7 +256,8 @@ impl Session {
     /// a model without a UNet keeps MultiverSegNet. With threshold calibration on, its offset
     /// goes on MultiverSegNet's logits (before a mean); with flip averaging on, the UNet's
     /// logits are flip-averaged. The other values depart from the paper (experiments of issue
-    /// 14, see [`crate::workflow::after_prompt`]); Rust API and `mvs eval` only.
+    /// 14, see [`crate::workflow::after_prompt`]). C: `mvs_session_set_after_prompt`; the
+    /// bindings mirror it; names for command lines: [`AfterPrompt::name`].
     pub fn set_after_prompt(&mut self, a: AfterPrompt) {
         self.after_prompt = a;
     }

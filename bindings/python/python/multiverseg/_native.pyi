@@ -111,6 +111,11 @@ class Session:
     def context_import_folder(self, path: StrPath, label: Optional[int] = None) -> list[int]: ...
     def set_context_policy(self, cap: Optional[int] = None, select: str = "latest") -> None:
         """select: "latest" or "similar"."""
+    def set_after_prompt(self, after_prompt: str) -> None:
+        """Which network predicts an image once it has a prompt: "multiverseg" (default),
+        "unet", "mean" or "mean-for-clicks". Raises ValueError."""
+    @property
+    def after_prompt(self) -> str: ...
 
 MODEL_NAMES: List[str]
 """The names ``fetch`` and ``Model.load`` know: "official-v1", "official-v0"."""

@@ -401,6 +401,52 @@ int main(int argc, char **argv) {
   EXPECT(mvs_session_predict(s, probs, NULL, W * H), MVS_OK);
   EXPECT(mvs_session_set_min_context(NULL, 1), MVS_ERR_INVALID_ARGUMENT);
 
+  /* After a prompt: the setting, a bad value, and what each value predicts. `probs` holds the
+     UNet's prediction of `win` with one click and a zero mask input (no earlier prediction). */
+  {
+    uint32_t ap = 99;
+    EXPECT(mvs_session_get_after_prompt(s, &ap), MVS_OK);
+    CHECK(ap == MVS_AFTER_PROMPT_MULTIVERSEG, "MultiverSegNet after a prompt by default");
+    EXPECT_MSG(mvs_session_set_after_prompt(s, 4), MVS_ERR_INVALID_ARGUMENT, "after_prompt");
+    EXPECT(mvs_session_get_after_prompt(s, &ap), MVS_OK);
+    CHECK(ap == MVS_AFTER_PROMPT_MULTIVERSEG, "a bad value changed nothing");
+    EXPECT(mvs_session_set_after_prompt(NULL, MVS_AFTER_PROMPT_MEAN), MVS_ERR_INVALID_ARGUMENT);
+    EXPECT_MSG(mvs_session_get_after_prompt(s, NULL), MVS_ERR_INVALID_ARGUMENT, "out");
+    float *pm = malloc(sizeof(float) * W * H), *pu = malloc(sizeof(float) * W * H);
+    float *pa = malloc(sizeof(float) * W * H), *pc = malloc(sizeof(float) * W * H);
+    EXPECT(mvs_session_set_min_context(s, 1), MVS_OK);
+    EXPECT(mvs_session_set_image(s, &win), MVS_OK);
+    EXPECT(mvs_session_add_click(s, 35, 25, 1), MVS_OK);
+    EXPECT(mvs_session_predict(s, pm, NULL, W * H), MVS_OK);
+    EXPECT(mvs_session_set_after_prompt(s, MVS_AFTER_PROMPT_UNET), MVS_OK);
+    EXPECT(mvs_session_get_after_prompt(s, &ap), MVS_OK);
+    CHECK(ap == MVS_AFTER_PROMPT_UNET, "the value set is read back");
+    EXPECT(mvs_session_predict(s, pu, NULL, W * H), MVS_OK);
+    CHECK(memcmp(pu, probs, sizeof(float) * W * H) == 0, "UNET: the UNet's prediction");
+    CHECK(memcmp(pu, pm, sizeof(float) * W * H) != 0, "the UNet's differs from MultiverSegNet's");
+    EXPECT(mvs_session_set_after_prompt(s, MVS_AFTER_PROMPT_MEAN), MVS_OK);
+    EXPECT(mvs_session_predict(s, pa, NULL, W * H), MVS_OK);
+    /* the mean of the logits: logit(pa) = (logit(pm) + logit(pu)) / 2 where none saturates */
+    int checked = 0, mean_ok = 1;
+    for (int i = 0; i < W * H; i++) {
+      if (pm[i] < 0.01f || pm[i] > 0.99f || pu[i] < 0.01f || pu[i] > 0.99f) continue;
+      double lm = log(pm[i] / (1.0 - pm[i])), lu = log(pu[i] / (1.0 - pu[i]));
+      double la = log(pa[i] / (1.0 - pa[i]));
+      if (fabs(la - 0.5 * (lm + lu)) > 1e-3) mean_ok = 0;
+      checked++;
+    }
+    CHECK(checked > 0 && mean_ok, "MEAN: the mean of both networks' logits");
+    EXPECT(mvs_session_set_after_prompt(s, MVS_AFTER_PROMPT_MEAN_FOR_CLICKS), MVS_OK);
+    EXPECT(mvs_session_predict(s, pc, NULL, W * H), MVS_OK);
+    CHECK(memcmp(pc, pa, sizeof(float) * W * H) == 0, "MEAN_FOR_CLICKS with clicks: the mean");
+    EXPECT(mvs_session_add_box(s, 20, 10, 50, 40), MVS_OK);
+    EXPECT(mvs_session_predict(s, pc, NULL, W * H), MVS_OK);
+    EXPECT(mvs_session_set_after_prompt(s, MVS_AFTER_PROMPT_MULTIVERSEG), MVS_OK);
+    EXPECT(mvs_session_predict(s, pm, NULL, W * H), MVS_OK);
+    CHECK(memcmp(pc, pm, sizeof(float) * W * H) == 0, "MEAN_FOR_CLICKS after a box: MultiverSegNet");
+    free(pm); free(pu); free(pa); free(pc);
+  }
+
   mvs_session_free(s);
   mvs_session_free(NULL);
   free(pix); free(mask); free(fpix); free(probs); free(out);

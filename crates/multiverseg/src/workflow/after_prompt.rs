@@ -37,6 +37,42 @@ pub enum AfterPrompt {
     MeanForClicks,
 }
 
+impl AfterPrompt {
+    /// Every value, in the order of the C enum `MvsAfterPrompt` (0..=3).
+    pub const ALL: [AfterPrompt; 4] = [
+        AfterPrompt::MultiverSeg,
+        AfterPrompt::Unet,
+        AfterPrompt::Mean,
+        AfterPrompt::MeanForClicks,
+    ];
+
+    /// The value's name in the command line and the Python binding: "multiverseg", "unet",
+    /// "mean" or "mean-for-clicks" (as `mvs eval --after-prompt`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AfterPrompt::MultiverSeg => "multiverseg",
+            AfterPrompt::Unet => "unet",
+            AfterPrompt::Mean => "mean",
+            AfterPrompt::MeanForClicks => "mean-for-clicks",
+        }
+    }
+
+    /// The value named `name` ([`AfterPrompt::name`]). Errors: `InvalidArgument` naming the
+    /// value and the known names.
+    pub fn from_name(name: &str) -> crate::Result<AfterPrompt> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|a| a.name()).collect();
+                crate::Error::arg(format!(
+                    "after_prompt: {name:?} is not one of {}",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
 /// Replaces `a` by the elementwise mean of two logit maps of the same length, `a / 2 + b / 2`
 /// (halved first, so that it never overflows), in place.
 ///
@@ -62,5 +98,17 @@ mod tests {
         assert_eq!(&m[..3], &[2.0, -1.0, 0.0]);
         assert_eq!(m[3], f32::MAX);
         assert_eq!(AfterPrompt::default(), AfterPrompt::MultiverSeg);
+    }
+
+    #[test]
+    fn names_round_trip_and_a_bad_one_is_refused() {
+        for a in AfterPrompt::ALL {
+            assert_eq!(AfterPrompt::from_name(a.name()).unwrap(), a);
+        }
+        let e = AfterPrompt::from_name("Mean").unwrap_err().to_string();
+        assert!(
+            e.contains("after_prompt") && e.contains("mean-for-clicks"),
+            "{e}"
+        );
     }
 }

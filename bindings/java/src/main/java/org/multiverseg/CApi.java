@@ -95,6 +95,10 @@ interface CApi extends Library {
 
   int mvs_session_set_min_context(Pointer s, int n);
 
+  int mvs_session_set_after_prompt(Pointer s, int afterPrompt);
+
+  int mvs_session_get_after_prompt(Pointer s, IntByReference out);
+
   int mvs_session_context_add(
       Pointer s, MvsImage image, Pointer mask, int maskStride, LongByReference outId);
 

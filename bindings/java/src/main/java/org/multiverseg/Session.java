@@ -85,6 +85,22 @@ public final class Session implements AutoCloseable {
     MvsException.check(CApi.LIB.mvs_session_set_min_context(h(), n));
   }
 
+  /**
+   * Which network predicts an image once it has a prompt (default {@link
+   * AfterPrompt#MULTIVERSEG}, the paper); the prediction before any prompt and predictBatch are
+   * always MultiverSegNet's.
+   */
+  public synchronized void setAfterPrompt(AfterPrompt a) throws MvsException {
+    MvsException.check(CApi.LIB.mvs_session_set_after_prompt(h(), a.code));
+  }
+
+  /** The after-prompt setting ({@link #setAfterPrompt(AfterPrompt)}). */
+  public synchronized AfterPrompt getAfterPrompt() throws MvsException {
+    IntByReference out = new IntByReference();
+    MvsException.check(CApi.LIB.mvs_session_get_after_prompt(h(), out));
+    return AfterPrompt.of(out.getValue());
+  }
+
   /** Adds an image and its mask (nonzero = foreground; stride in bytes, 0 = width). */
   public synchronized long addContext(Image image, byte[] mask, int maskStride)
       throws MvsException {

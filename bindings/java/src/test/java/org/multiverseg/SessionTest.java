@@ -206,6 +206,33 @@ class SessionTest {
   }
 
   @Test
+  void afterPromptChoosesTheNetworkAfterAClick() throws Exception {
+    try (Model m = cpu();
+        Session s = new Session(m)) {
+      byte[][] a = scene(20);
+      byte[][] b = scene(30);
+      s.addContext(Image.u8(a[0], W, H, 0), a[1], 0);
+      assertEquals(AfterPrompt.MULTIVERSEG, s.getAfterPrompt());
+      s.setImage(Image.u8(b[0], W, H, 0));
+      s.addClick(30.5, 21.5, true);
+      float[] mvs = s.predict().probabilities;
+      s.setAfterPrompt(AfterPrompt.UNET);
+      assertEquals(AfterPrompt.UNET, s.getAfterPrompt());
+      float[] unet = s.predict().probabilities;
+      // the UNet alone (min_context above the context size) on the same state: the same bits
+      s.setAfterPrompt(AfterPrompt.MULTIVERSEG);
+      s.setMinContext(5);
+      assertArrayEquals(unet, s.predict().probabilities, 0f, "UNET is the UNet's prediction");
+      s.setMinContext(1);
+      s.setAfterPrompt(AfterPrompt.MEAN);
+      float[] mean = s.predict().probabilities;
+      s.setAfterPrompt(AfterPrompt.MEAN_FOR_CLICKS);
+      assertArrayEquals(mean, s.predict().probabilities, 0f, "clicks only: the mean");
+      assertTrue(!java.util.Arrays.equals(mean, mvs) && !java.util.Arrays.equals(mean, unet));
+    }
+  }
+
+  @Test
   void logMessagesGoToJavaUtilLogging() throws Exception {
     java.util.logging.Logger log = java.util.logging.Logger.getLogger("org.multiverseg");
     final int[] n = {0};
