@@ -271,7 +271,8 @@ class Session {
   /// Uses ScribblePrompt-UNet while the context has fewer than n entries (default 1).
   void set_min_context(uint32_t n) { detail::check(mvs_session_set_min_context(p_, n)); }
   /// Which network predicts an image once it has a prompt (mvs_session_set_after_prompt);
-  /// the prediction before any prompt and predict_batch are always MultiverSegNet's.
+  /// the prediction before any prompt, predict_batch and the UNet's use below min_context
+  /// are not affected by it.
   void set_after_prompt(AfterPrompt a) {
     detail::check(mvs_session_set_after_prompt(p_, static_cast<uint32_t>(a)));
   }

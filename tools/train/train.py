@@ -103,7 +103,10 @@ def parse_args(argv=None):
                          "previous-logits channel (foreign_prior: the label perturbed, blurred and scaled to "
                          "logits, as another network's prediction is) with correction prompts drawn from that "
                          "prior's errors, as in AfterPrompt::Unet / Mean where the UNet's mask input is "
-                         "MultiverSegNet's prediction; the other targets start from zeros")
+                         "MultiverSegNet's prediction; the other targets start from zeros. The prior is set "
+                         "before the --extra-steps no-gradient steps, which replace it: with --short-frac S "
+                         "the graded steps see it only in batches without extra steps (fprior1: about half "
+                         "the batches, so about a quarter of the UNet's targets at F = 0.5)")
     ap.add_argument("--context-label-noise", type=float, default=0.0,
                     help="probability per context entry that its label is replaced by a degraded copy "
                          "(dilated or eroded by 1-3 px, or with a random square cut out), as the "
@@ -403,7 +406,10 @@ def foreign_prior(lab):
     disk of radius 2..H/8 px anywhere (p 0.4) and shifted by up to 6 px (p 0.3); then
     blurred (sigma 0.5-2 px) and mapped to logits a * (2 m - 1), a log-uniform in [1.5, 12]
     (prompt-free predictions are less sure than a converged UNet's). For
-    --foreign-prior-frac: the UNet learns to refine a mask it did not make."""
+    --foreign-prior-frac: the UNet learns to refine a mask it did not make. Known limits (run
+    fprior1 used them as they are): the shift rolls, so an object at a border wraps to the
+    other side; about one label in ten gets no perturbation (0.4 x 0.6 x 0.6 x 0.7), and its
+    blurred prior thresholds to the label itself, so that row's first step has no prompt."""
     n, _, h, w = lab.shape
     dev = lab.device
     m = lab.clone()

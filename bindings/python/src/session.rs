@@ -323,7 +323,7 @@ impl PySession {
     /// Which network predicts an image once it has a prompt, while the context is not
     /// empty: "multiverseg" (the paper, the default), "unet", "mean" (the mean of both
     /// networks' logits) or "mean-for-clicks" (the mean while every prompt is a click).
-    /// The prediction before any prompt and predict_batch are always MultiverSegNet's.
+    /// The prediction before any prompt and predict_batch are not affected by it.
     /// Raises ValueError naming the value; the setting is then unchanged.
     fn set_after_prompt(&self, after_prompt: &str) -> PyResult<()> {
         let a = AfterPrompt::from_name(after_prompt).py_err()?;

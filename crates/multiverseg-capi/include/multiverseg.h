@@ -112,7 +112,7 @@ typedef enum MvsCpuConv {
 
 // Which network predicts an image once it has a prompt, while the context has at least
 // min_context entries (mvs_session_set_after_prompt). The prediction before any prompt is
-// always MultiverSegNet's. Measured on the shipped model in weights/eval/v10_mean/ (issue 14).
+// not affected by it. Measured on the shipped model in weights/eval/v10_mean/ (issue 14).
 typedef enum MvsAfterPrompt {
   // MultiverSegNet with the context (the paper; the default).
   MVS_AFTER_PROMPT_MULTIVERSEG = 0,
@@ -404,10 +404,13 @@ enum MvsStatus mvs_session_set_min_context(struct MvsSession *session, uint32_t 
 
 // Sets which network predicts an image once it has a prompt (click, box or scribble) while
 // the context has at least min_context entries: `after_prompt` is an MvsAfterPrompt value
-// (default MVS_AFTER_PROMPT_MULTIVERSEG, the paper). The prediction of an image without a
-// prompt, and mvs_session_predict_batch, are always MultiverSegNet's. The next
-// mvs_session_predict uses the new value; nothing else changes. Unknown value:
-// MVS_ERR_INVALID_ARGUMENT naming `after_prompt`, and the setting is unchanged.
+// (default MVS_AFTER_PROMPT_MULTIVERSEG, the paper). Not affected by it: the prediction of
+// an image without a prompt, mvs_session_predict_batch, and the UNet's predictions while the
+// context has fewer than min_context entries; a model without a UNet behaves as
+// MVS_AFTER_PROMPT_MULTIVERSEG whatever the value (mvs_session_get_after_prompt still
+// returns the value set). The next mvs_session_predict uses the new value; nothing else
+// changes. Unknown value: MVS_ERR_INVALID_ARGUMENT naming `after_prompt`, and the setting
+// is unchanged.
 //
 // # Safety
 // `session` is a live handle.

@@ -76,10 +76,13 @@ fn after_prompt_to_c(a: AfterPrompt) -> MvsAfterPrompt {
 
 /// Sets which network predicts an image once it has a prompt (click, box or scribble) while
 /// the context has at least min_context entries: `after_prompt` is an MvsAfterPrompt value
-/// (default MVS_AFTER_PROMPT_MULTIVERSEG, the paper). The prediction of an image without a
-/// prompt, and mvs_session_predict_batch, are always MultiverSegNet's. The next
-/// mvs_session_predict uses the new value; nothing else changes. Unknown value:
-/// MVS_ERR_INVALID_ARGUMENT naming `after_prompt`, and the setting is unchanged.
+/// (default MVS_AFTER_PROMPT_MULTIVERSEG, the paper). Not affected by it: the prediction of
+/// an image without a prompt, mvs_session_predict_batch, and the UNet's predictions while the
+/// context has fewer than min_context entries; a model without a UNet behaves as
+/// MVS_AFTER_PROMPT_MULTIVERSEG whatever the value (mvs_session_get_after_prompt still
+/// returns the value set). The next mvs_session_predict uses the new value; nothing else
+/// changes. Unknown value: MVS_ERR_INVALID_ARGUMENT naming `after_prompt`, and the setting
+/// is unchanged.
 ///
 /// # Safety
 /// `session` is a live handle.
@@ -448,4 +451,17 @@ pub unsafe extern "C" fn mvs_session_commit_mask(
         unsafe { arg::set_opt(out_id, id) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `AfterPrompt::ALL` is documented to be in the order of the C values 0..=3.
+    #[test]
+    fn c_values_follow_the_order_of_after_prompt_all() {
+        for (i, a) in AfterPrompt::ALL.into_iter().enumerate() {
+            assert_eq!(after_prompt_to_c(a) as u32, i as u32, "{a:?}");
+        }
+    }
 }

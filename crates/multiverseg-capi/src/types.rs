@@ -83,7 +83,7 @@ pub enum MvsContextSelect {
 
 /// Which network predicts an image once it has a prompt, while the context has at least
 /// min_context entries (mvs_session_set_after_prompt). The prediction before any prompt is
-/// always MultiverSegNet's. Measured on the shipped model in weights/eval/v10_mean/ (issue 14).
+/// not affected by it. Measured on the shipped model in weights/eval/v10_mean/ (issue 14).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MvsAfterPrompt {

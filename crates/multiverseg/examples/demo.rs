@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = InteractiveConfig::paper(Protocol::Clicks, n, 1);
     let after_prompt = match arg(&args, "--after-prompt") {
         None => AfterPrompt::MultiverSeg,
-        Some(v) => AfterPrompt::from_name(&v).map_err(|e| format!("--{e}"))?,
+        Some(v) => AfterPrompt::from_name(&v).map_err(|e| format!("--after-prompt: {e}"))?,
     };
     let mut with_ctx = Session::new(model.clone());
     with_ctx.set_after_prompt(after_prompt);

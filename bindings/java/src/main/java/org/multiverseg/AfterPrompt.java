@@ -3,7 +3,7 @@ package org.multiverseg;
 /**
  * Which network predicts an image once it has a prompt, while the context has at least
  * min_context entries ({@link Session#setAfterPrompt(AfterPrompt)}; MvsAfterPrompt). The
- * prediction before any prompt is always MultiverSegNet's.
+ * prediction before any prompt and predictBatch are not affected by it.
  */
 public enum AfterPrompt {
   /** MultiverSegNet with the context (the paper; the default). */

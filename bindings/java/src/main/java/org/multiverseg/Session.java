@@ -87,8 +87,8 @@ public final class Session implements AutoCloseable {
 
   /**
    * Which network predicts an image once it has a prompt (default {@link
-   * AfterPrompt#MULTIVERSEG}, the paper); the prediction before any prompt and predictBatch are
-   * always MultiverSegNet's.
+   * AfterPrompt#MULTIVERSEG}, the paper); the prediction before any prompt, predictBatch and
+   * the UNet's use below the minimum context are not affected by it.
    */
   public synchronized void setAfterPrompt(AfterPrompt a) throws MvsException {
     MvsException.check(CApi.LIB.mvs_session_set_after_prompt(h(), a.code));
