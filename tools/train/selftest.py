@@ -238,9 +238,10 @@ class Recorder(torch.nn.Module):
         return self.inputs[call][:, 1:4].flatten(1).sum(1)
 
 
-def check_no_prompt_frac():
-    torch.manual_seed(2)
-    n_mvs, n_sp, size = 3, 2, 32
+def two_network_step(n_mvs, n_sp, size=32):
+    """Inputs of interactive_step for n_mvs MultiverSegNet rows (two context entries each) and
+    n_sp UNet rows of one noisy 14x16 block, with tiny recording networks that do not learn
+    (SGD at lr 0). Returns (img, lab, parts, mvs, sp)."""
     lab = torch.zeros(n_mvs + n_sp, 1, size, size)
     lab[..., 8:24, 6:20] = 1
     img = lab + 0.1 * torch.randn_like(lab)
@@ -248,6 +249,12 @@ def check_no_prompt_frac():
     mvs, sp = Recorder(MultiverSegNet([8] * 4)), Recorder(ScribblePromptUNet([8] * 4))
     parts = [("mvs", mvs, torch.optim.SGD(mvs.parameters(), 0.0), slice(0, n_mvs), ctx),
              ("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(n_mvs, n_mvs + n_sp), None)]
+    return img, lab, parts, mvs, sp
+
+
+def check_no_prompt_frac():
+    torch.manual_seed(2)
+    img, lab, parts, mvs, sp = two_network_step(3, 2)
     args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--no-prompt-frac", "1", "--center-frac", "1"])
     interactive_step(parts, img, lab, args, None, "cpu")
     assert torch.all(mvs.prompt_mass(0) == 0), "MultiverSegNet's first step has no prompt"
@@ -274,13 +281,7 @@ def check_foreign_prior():
     assert dice.mean() > 0.5, f"but they are priors of this label (mean Dice {dice.mean():.3f})"
     # in the step: only UNet rows get it, with correction prompts from its errors
     n_mvs, n_sp = 2, 6
-    lab = torch.zeros(n_mvs + n_sp, 1, 32, 32)
-    lab[..., 8:24, 6:20] = 1
-    img = lab + 0.1 * torch.randn_like(lab)
-    ctx = torch.cat([img[:n_mvs, None].repeat(1, 2, 1, 1, 1), lab[:n_mvs, None].repeat(1, 2, 1, 1, 1)], 2)
-    mvs, sp = Recorder(MultiverSegNet([8] * 4)), Recorder(ScribblePromptUNet([8] * 4))
-    parts = [("mvs", mvs, torch.optim.SGD(mvs.parameters(), 0.0), slice(0, n_mvs), ctx),
-             ("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(n_mvs, n_mvs + n_sp), None)]
+    img, lab, parts, mvs, sp = two_network_step(n_mvs, n_sp)
     args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--foreign-prior-frac", "1", "--center-frac", "1"])
     interactive_step(parts, img, lab, args, None, "cpu")
     assert torch.all(mvs.inputs[0][:, 4] == 0), "MultiverSegNet's rows start from zeros"

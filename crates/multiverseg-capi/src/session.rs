@@ -92,14 +92,11 @@ pub unsafe extern "C" fn mvs_session_set_after_prompt(
     after_prompt: u32,
 ) -> MvsStatus {
     guard(|| {
-        use MvsAfterPrompt::*;
-        let a = match after_prompt {
-            x if x == MVS_AFTER_PROMPT_MULTIVERSEG as u32 => AfterPrompt::MultiverSeg,
-            x if x == MVS_AFTER_PROMPT_UNET as u32 => AfterPrompt::Unet,
-            x if x == MVS_AFTER_PROMPT_MEAN as u32 => AfterPrompt::Mean,
-            x if x == MVS_AFTER_PROMPT_MEAN_FOR_CLICKS as u32 => AfterPrompt::MeanForClicks,
-            x => return Err(Error::arg(format!("after_prompt: unknown value {x}"))),
-        };
+        // The inverse of the one mapping, after_prompt_to_c.
+        let a = AfterPrompt::ALL
+            .into_iter()
+            .find(|&a| after_prompt_to_c(a) as u32 == after_prompt)
+            .ok_or_else(|| Error::arg(format!("after_prompt: unknown value {after_prompt}")))?;
         unsafe { arg::session(session) }?.set_after_prompt(a);
         Ok(())
     })

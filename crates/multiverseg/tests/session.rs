@@ -26,6 +26,17 @@ fn disk(w: usize, h: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Adds `px` (w x h, min-max window) to `s`'s context with [`disk`] as its mask.
+fn add_disk(s: &mut Session, px: &[f32], w: usize, h: usize) -> u64 {
+    s.context_add(
+        &ImageView::packed(Pixels::F32(px), w, h),
+        Window::MinMax,
+        &disk(w, h),
+        w,
+    )
+    .unwrap()
+}
+
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mvs-session-{name}-{}", std::process::id()))
 }
@@ -136,20 +147,8 @@ fn save_load_roundtrip_and_bad_files() {
     let mut s = Session::new(model());
     let (w, h) = (33, 33);
     let px = image(w, h, 3);
-    s.context_add(
-        &ImageView::packed(Pixels::F32(&px), w, h),
-        Window::MinMax,
-        &disk(w, h),
-        w,
-    )
-    .unwrap();
-    s.context_add(
-        &ImageView::packed(Pixels::F32(&px), w, h),
-        Window::MinMax,
-        &disk(w, h),
-        w,
-    )
-    .unwrap();
+    add_disk(&mut s, &px, w, h);
+    add_disk(&mut s, &px, w, h);
     let p = tmp("ctx");
     s.context_save(&p).unwrap();
     let mut t = Session::new(model());
@@ -237,13 +236,7 @@ fn predict_is_pure_and_the_mask_input_follows_the_protocol() {
     let mut s = Session::new(model());
     let (w, h) = (64, 64);
     let px = image(w, h, 11);
-    s.context_add(
-        &ImageView::packed(Pixels::F32(&px), w, h),
-        Window::MinMax,
-        &disk(w, h),
-        w,
-    )
-    .unwrap();
+    add_disk(&mut s, &px, w, h);
     let px2 = image(w, h, 12);
     s.set_image(&ImageView::packed(Pixels::F32(&px2), w, h), Window::MinMax)
         .unwrap();
@@ -285,13 +278,7 @@ fn predict_batch_equals_single_predictions_and_cancels_cleanly() {
     let (w, h) = (48, 40);
     for k in 0..3 {
         let px = image(w, h, 20 + k);
-        s.context_add(
-            &ImageView::packed(Pixels::F32(&px), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut s, &px, w, h);
     }
     let imgs: Vec<Vec<f32>> = (0..4).map(|k| image(w + k, h, 40 + k as u32)).collect();
     let views: Vec<ImageView> = imgs
@@ -341,13 +328,7 @@ fn cancel_from_another_thread_stops_a_prediction() {
     let (w, h) = (64, 64);
     for k in 0..6 {
         let px = image(w, h, 60 + k);
-        s.context_add(
-            &ImageView::packed(Pixels::F32(&px), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut s, &px, w, h);
     }
     let token = s.cancel_token();
     let imgs: Vec<Vec<f32>> = (0..400).map(|k| image(w, h, 100 + k)).collect();
@@ -385,13 +366,7 @@ fn a_capped_context_policy_uses_the_chosen_entries() {
     let imgs: Vec<Vec<f32>> = (0..5).map(|k| image(w, h, 200 + k)).collect();
     let mut all = Session::new(m.clone());
     for p in &imgs {
-        all.context_add(
-            &ImageView::packed(Pixels::F32(p), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut all, p, w, h);
     }
     let target = image(w, h, 300);
     let tv = ImageView::packed(Pixels::F32(&target), w, h);
@@ -401,13 +376,7 @@ fn a_capped_context_policy_uses_the_chosen_entries() {
     let capped = all.predict().unwrap();
     let mut two = Session::new(m);
     for p in &imgs[3..] {
-        two.context_add(
-            &ImageView::packed(Pixels::F32(p), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut two, p, w, h);
     }
     two.set_image(&tv, Window::MinMax).unwrap();
     assert_eq!(capped, two.predict().unwrap());
@@ -442,13 +411,7 @@ fn predict_batch_under_a_similar_cap_equals_single_predictions() {
     let mut s = Session::new(model());
     for dir in 0..4 {
         let px = grad(dir, 500 + dir as u32);
-        s.context_add(
-            &ImageView::packed(Pixels::F32(&px), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut s, &px, w, h);
     }
     s.set_context_policy(ContextPolicy::capped(1, Select::Similar))
         .unwrap();
@@ -503,13 +466,7 @@ fn a_prediction_over_the_memory_limit_fails_before_allocating() {
     let (w, h) = (32, 32);
     let px = image(w, h, 5);
     for _ in 0..40 {
-        s.context_add(
-            &ImageView::packed(Pixels::F32(&px), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut s, &px, w, h);
     }
     s.set_image(&ImageView::packed(Pixels::F32(&px), w, h), Window::MinMax)
         .unwrap();
@@ -843,13 +800,7 @@ fn after_prompt_unet_hands_prompted_predictions_to_the_unet() {
     assert_eq!(s.after_prompt(), AfterPrompt::Unet);
     let ctx_px = image(w, h, 32);
     for t in [&mut plain, &mut s] {
-        t.context_add(
-            &ImageView::packed(Pixels::F32(&ctx_px), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(t, &ctx_px, w, h);
         t.set_image(&view, Window::MinMax).unwrap();
     }
     // Before a prompt: MultiverSegNet's, as without the option.
@@ -915,13 +866,7 @@ fn after_prompt_mean_is_the_mean_of_both_networks() {
     let mut s = Session::new(model());
     s.set_after_prompt(AfterPrompt::Mean);
     for seed in [42, 43] {
-        s.context_add(
-            &ImageView::packed(Pixels::F32(&image(w, h, seed)), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut s, &image(w, h, seed), w, h);
     }
     let ci: Vec<f32> = s.context().iter().flat_map(|e| e.image.clone()).collect();
     let cl: Vec<f32> = s.context().iter().flat_map(|e| e.label.clone()).collect();
@@ -996,13 +941,7 @@ fn after_prompt_mean_for_clicks_follows_the_kind_of_prompt() {
     .map(|a| {
         let mut s = Session::new(model());
         s.set_after_prompt(a);
-        s.context_add(
-            &ImageView::packed(Pixels::F32(&ctx), w, h),
-            Window::MinMax,
-            &disk(w, h),
-            w,
-        )
-        .unwrap();
+        add_disk(&mut s, &ctx, w, h);
         s.set_image(&view, Window::MinMax).unwrap();
         s
     })

@@ -27,28 +27,12 @@ pub enum ProtocolArg {
     Scribbles,
 }
 
-/// `--after-prompt` (multiverseg::AfterPrompt).
-#[derive(Clone, Copy, ValueEnum)]
-pub enum AfterPromptArg {
-    /// MultiverSegNet with the context (the paper).
-    Multiverseg,
-    /// ScribblePrompt-UNet.
-    Unet,
-    /// The mean of both networks' logits.
-    Mean,
-    /// The mean while the image's prompts are all clicks, MultiverSegNet after a scribble.
-    MeanForClicks,
-}
-
-impl From<AfterPromptArg> for AfterPrompt {
-    fn from(a: AfterPromptArg) -> Self {
-        match a {
-            AfterPromptArg::Multiverseg => AfterPrompt::MultiverSeg,
-            AfterPromptArg::Unet => AfterPrompt::Unet,
-            AfterPromptArg::Mean => AfterPrompt::Mean,
-            AfterPromptArg::MeanForClicks => AfterPrompt::MeanForClicks,
-        }
-    }
+/// `--after-prompt`: the names of multiverseg::AfterPrompt (`AfterPrompt::name`), listed in
+/// --help and in the error for any other value.
+fn after_prompt_parser() -> impl clap::builder::TypedValueParser<Value = AfterPrompt> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(AfterPrompt::ALL.map(AfterPrompt::name))
+        .map(|name| AfterPrompt::from_name(&name).expect("one of the listed names"))
 }
 
 /// Arguments of `mvs eval`.
@@ -90,18 +74,19 @@ pub struct Args {
     #[arg(long, conflicts_with = "in_context")]
     unet_flip_average: bool,
     /// Which network predicts an image once it has a prompt (a click or scribble step), with a
-    /// context: MultiverSegNet (the paper), the UNet, the mean of both networks' logits, or the
-    /// mean only while the image's prompts are all clicks; the
+    /// context: `multiverseg` (MultiverSegNet, the paper), `unet` (the UNet), `mean` (the mean
+    /// of both networks' logits), or `mean-for-clicks` (the mean only while the image's
+    /// prompts are all clicks); the
     /// prediction before the first prompt is always MultiverSegNet's (experiments of issue 14
     /// that depart from the paper; multiverseg::workflow::after_prompt). With --curves it
     /// applies to k > 0. Not with --in-context (no prompts there).
     #[arg(
         long,
-        value_enum,
+        value_parser = after_prompt_parser(),
         default_value = "multiverseg",
         conflicts_with = "in_context"
     )]
-    after_prompt: AfterPromptArg,
+    after_prompt: AfterPrompt,
     /// Instead of the interactive experiment: Dice with no prompts vs context size.
     #[arg(long)]
     in_context: bool,
@@ -167,7 +152,7 @@ pub fn run(a: Args) -> Result<(), String> {
         max_interactions: a.max_interactions,
         calibrate_threshold: a.calibrate_threshold,
         unet_flip_average: a.unet_flip_average,
-        after_prompt: a.after_prompt.into(),
+        after_prompt: a.after_prompt,
         in_context,
         curves,
         out: a.out,
