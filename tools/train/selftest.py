@@ -14,8 +14,9 @@ from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, ce
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-from train import (FLIPS, crop_tasks, degrade_labels, ema_update, foreign_prior, interactive_step,  # noqa: E402
-                   parse_args, unet_context_labels)
+from train import (FLIPS, TEACHER_FLIPS, crop_tasks, degrade_labels, distill_kl,  # noqa: E402
+                   ema_update, flip_average_logits, foreign_prior, interactive_step, parse_args,
+                   unet_context_labels)
 from blend_unet import blend_state  # noqa: E402
 from data import SynthSource, dilate  # noqa: E402
 from merge_states import merge_states  # noqa: E402
@@ -345,6 +346,59 @@ def check_flip_pairs():
     parts = [("sp", sp, torch.optim.SGD(sp.parameters(), 0.0), slice(0, 2 * h), None)]
     assert "flip" not in interactive_step(parts, img, lab, args, None, "cpu")
     assert_refused(["--flip-pairs", "1", "--unet-batch", "5"], "--flip-pairs with an odd --unet-batch")
+
+
+def check_distill_flip():
+    """--distill-flip: the teacher's flip average is flip-equivariant (and a 1x1 convolution's
+    is its single pass); distill_kl is 0 on equal logits, positive otherwise, and its gradient
+    moves the student's probabilities towards the teacher's; in interactive_step only the UNet
+    rows call the teacher (four passes per graded step), the teacher draws no random numbers
+    (the interaction is the same with and without it), and the term is absent when off."""
+    torch.manual_seed(11)
+    x = torch.randn(3, 5, 32, 32)
+    unet = ScribblePromptUNet([8] * 4).eval()
+    avg = flip_average_logits(unet, x)
+    for dims in TEACHER_FLIPS[1:]:
+        d = (flip_average_logits(unet, x.flip(dims)) - avg.flip(dims)).abs().max().item()
+        assert d < 1e-5, f"the flip average is equivariant under {dims}: {d}"
+    assert (avg - unet(x)).abs().max() > 1e-4, "a random UNet's single pass is not its flip average"
+    conv = torch.nn.Conv2d(5, 1, 1)
+    assert (flip_average_logits(conv, x) - conv(x)).abs().max() < 1e-5
+    lab = (torch.rand(3, 1, 32, 32) < 0.2).float()
+    t = torch.randn(3, 1, 32, 32) * 3
+    assert abs(distill_kl(t, t, lab).item()) < 1e-5, "no loss on equal logits"
+    s = torch.randn(3, 1, 32, 32, requires_grad=True)
+    loss = distill_kl(s, t, lab)
+    assert loss.item() > 1e-3
+    loss.backward()
+    toward = torch.sign(torch.sigmoid(t) - torch.sigmoid(s.detach()))
+    assert (-s.grad.sign() == toward).float().mean() > 0.99, "descent moves towards the teacher"
+
+    class Counting(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.rows = net, []
+
+        def forward(self, x):
+            self.rows.append(x.shape[0])
+            return self.net(x)
+
+    args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--distill-flip", "1", "--center-frac", "0.5",
+                       "--extra-steps", "2"])
+    runs = {}
+    for label, with_teacher in (("off", False), ("on", True)):
+        torch.manual_seed(12)
+        img, lab, parts, mvs, sp = two_network_step(3, 2)
+        teacher = Counting(sp.net) if with_teacher else None
+        stats = interactive_step(parts, img, lab, args, None, "cpu", teacher=teacher)
+        runs[label] = (sp.inputs, mvs.inputs, stats, teacher)
+    sp_on, mvs_on, stats, teacher = runs["on"]
+    assert teacher.rows == [2] * (4 * args.steps), f"UNet rows only, four passes per step: {teacher.rows}"
+    assert stats["distill"][0].item() > 0, "a random UNet differs from its flip average"
+    assert "distill" not in runs["off"][2]
+    for a, b in zip(runs["off"][0] + runs["off"][1], sp_on + mvs_on):
+        assert torch.equal(a, b), "the teacher changes no prompt and draws no random number"
+    assert_refused(["--distill-flip", "-1"], "a negative --distill-flip")
 
 
 def check_ema():
@@ -871,6 +925,7 @@ if __name__ == "__main__":
     check_blend_state()
     check_short_frac()
     check_flip_pairs()
+    check_distill_flip()
     check_ema()
     check_resume_seed()
     check_no_prompt_frac()

@@ -107,6 +107,17 @@ def parse_args(argv=None):
                          "before the --extra-steps no-gradient steps, which replace it: with --short-frac S "
                          "the graded steps see it only in batches without extra steps (fprior1: about half "
                          "the batches, so about a quarter of the UNet's targets at F = 0.5)")
+    ap.add_argument("--distill-flip", type=float, default=0.0,
+                    help="weight of a distillation loss for the UNet (0: off): at every graded step its logits "
+                         "are pulled towards those of a frozen teacher, the UNet as the run starts (the "
+                         "resumed state's), averaged over the input as it is and flipped left-right, up-down "
+                         "and both, each flipped back (the library's opt-in flip averaging, "
+                         "Session::set_unet_flip_average), on the same input (image, prompts and the "
+                         "student's previous logits). The loss adds W x the Bernoulli KL divergence from the "
+                         "teacher's probabilities to the student's, summed over pixels and divided by the "
+                         "label's area + 1 (`distill` in the log: its mean per step). Issue 14: the "
+                         "flip-averaged UNet reaches issue 14's 153 of 306 images in four passes; this asks "
+                         "one pass to learn it")
     ap.add_argument("--context-label-noise", type=float, default=0.0,
                     help="probability per context entry that its label is replaced by a degraded copy "
                          "(dilated or eroded by 1-3 px, or with a random square cut out), as the "
@@ -157,6 +168,8 @@ def parse_args(argv=None):
     if args.flip_pairs < 0 or (args.flip_pairs > 0 and args.unet_batch % 2):
         ap.error(f"--flip-pairs {args.flip_pairs} needs a weight >= 0 and an even --unet-batch "
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
+    if args.distill_flip < 0:
+        ap.error(f"--distill-flip {args.distill_flip} must be >= 0")
     if not 0.0 <= args.foreign_prior_frac <= 1.0:
         ap.error(f"--foreign-prior-frac {args.foreign_prior_frac} must be in [0, 1]")
     if args.seed is not None and args.seed < 0:
@@ -224,7 +237,35 @@ def flip_consistency(logits, lab, h, dims):
     return (diff.flatten(1).sum(1) / (lab[:h].flatten(1).sum(1) + 1)).mean()
 
 
-def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None):
+# --distill-flip: the teacher's flips (dims of [N,C,H,W]): none, left-right, up-down, both
+TEACHER_FLIPS = ((), (3,), (2,), (2, 3))
+
+
+@torch.no_grad()
+def flip_average_logits(model, x):
+    """The mean of model's logits over x [N,C,H,W] as it is and flipped left-right, up-down
+    and both, each flipped back: the library's opt-in UNet flip averaging
+    (crates/multiverseg/src/workflow/flip_average.rs) on a square input. float32 [N,1,H,W]."""
+    out = 0.0
+    for dims in TEACHER_FLIPS:
+        y = model(x.flip(dims) if dims else x).float()
+        out = out + (y.flip(dims) if dims else y)
+    return out / len(TEACHER_FLIPS)
+
+
+def distill_kl(logits, teacher_logits, lab):
+    """The --distill-flip loss: per row, the Bernoulli KL divergence KL(teacher || student)
+    of the probabilities, summed over pixels, divided by the label's area + 1 (lab
+    [N,1,H,W], as flip_consistency); mean over rows. 0 when the logits match; float32."""
+    s = logits.float()
+    t = torch.sigmoid(teacher_logits.float())
+    # BCE(s; t) - H(t): the KL, with the same gradient as the soft-target BCE
+    kl = F.binary_cross_entropy_with_logits(s, t, reduction="none") \
+        - F.binary_cross_entropy_with_logits(teacher_logits.float(), t, reduction="none")
+    return (kl.flatten(1).sum(1) / (lab.flatten(1).sum(1) + 1)).mean()
+
+
+def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None, teacher=None):
     """One optimizer step per network over `args.steps` simulated interactions.
 
     parts: list of (name, model, optimizer, row slice, context or None); the rows of
@@ -235,8 +276,11 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None):
     previous logits are overwritten with the mirrored ones of rows 0..h after every
     simulation, so a pair differs only by the flip, and the part's loss adds
     args.flip_pairs x flip_consistency.
+    teacher: None or the frozen UNet of --distill-flip: the part without a context adds
+    args.distill_flip x distill_kl against its flip-averaged logits on the same input.
     Returns {name: detached tensor [summed loss, Dice after step 1, after the last]}, and
-    with pairs also "flip": [summed flip_consistency over the steps with a loss, 0, 0].
+    with pairs also "flip": [summed flip_consistency over the steps with a loss, 0, 0], with
+    a teacher "distill": [summed distill_kl over the steps with a loss, 0, 0].
     """
     n = img.shape[0]
     center = torch.rand(n, device=img.device) < args.center_frac
@@ -294,6 +338,8 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None):
     stats = {}
     if pairs is not None:
         stats["flip"] = torch.zeros(3, device=img.device)
+    if teacher is not None:
+        stats["distill"] = torch.zeros(3, device=img.device)
     for name, model, opt, sl, _ in parts:
         opt.zero_grad(set_to_none=True)
         stats[name] = torch.zeros(3, device=img.device)
@@ -324,6 +370,13 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None):
                 cons = flip_consistency(logits, lab[sl], pairs[1], pairs[2])
                 stats["flip"][0] += cons.detach()
                 loss = loss + args.flip_pairs * cons
+            if teacher is not None and ctx is None:
+                with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
+                    t_logits = flip_average_logits(teacher, x[sl])
+                dist = distill_kl(logits, t_logits, lab[sl])
+                stats["distill"][0] += dist.detach()
+                loss = loss + args.distill_flip * dist
             loss.backward()  # per step: same gradient as the summed loss, less memory
             logits = logits.detach().float()
             stats[name][0] += loss.detach()
@@ -619,6 +672,12 @@ def main(argv=None):
         it = state["step"]
         steps_before = base_steps(state)  # a run may train one network only
         wall_before = state["wall_s"]
+    # the --distill-flip teacher: the UNet as this run starts, frozen
+    teacher = None
+    if args.distill_flip > 0 and "sp" in nets:
+        teacher = copy.deepcopy(unet).requires_grad_(False).eval()
+        log(f"UNet distillation (--distill-flip {args.distill_flip}): the teacher is the UNet as the run "
+            "starts, flip-averaged")
     args.streams = init_streams(state, args.seed, device)  # recorded in config.json
     if state is not None:
         log(f"resumed from {args.resume}: step {it}, {wall_before:.1f} s of earlier training; "
@@ -684,7 +743,7 @@ def main(argv=None):
     run_start = time.time()
     log(f"setup took {run_start - T0:.1f} s; training until {args.minutes:.2f} min after start")
     last_save = run_start
-    acc = {k: torch.zeros(3, device=device) for k in ("mvs", "sp", "flip")}
+    acc = {k: torch.zeros(3, device=device) for k in ("mvs", "sp", "flip", "distill")}
     acc_n = 0
     s_hist = []
     it_time = 0.0
@@ -751,7 +810,7 @@ def main(argv=None):
             rows_lab.append(rl)
             parts.append(("sp", unet, opt_sp, slice(n0, n0 + args.unet_batch), None))
         stats = interactive_step(parts, torch.cat(rows_img), torch.cat(rows_lab), args, amp_dtype, device.type,
-                                 pairs=pairs)
+                                 pairs=pairs, teacher=teacher)
         for k, v in stats.items():
             acc[k] += v
         for key, (avg, net, decay) in emas.items():
@@ -783,6 +842,12 @@ def main(argv=None):
                 parts.append(f"flip {v:.4f}")
                 cw.writerow([it, f"{wall:.1f}", "flip", f"{v:.5f}", "", "", acc_n])
                 acc["flip"].zero_()
+            if teacher is not None:
+                # the mean distill_kl per step with a loss (a row "distill" in loss.csv)
+                v = acc["distill"][0].item() / (acc_n * args.steps)
+                parts.append(f"distill {v:.4f}")
+                cw.writerow([it, f"{wall:.1f}", "distill", f"{v:.5f}", "", "", acc_n])
+                acc["distill"].zero_()
             parts.append(f"lr x{fac:.3f}")
             if args.profile:
                 parts.append("ms/it data {:.0f} train {:.0f}".format(*(1e3 * prof / acc_n)))
