@@ -281,6 +281,17 @@ class Session {
     detail::check(mvs_session_get_after_prompt(p_, &a));
     return static_cast<AfterPrompt>(a);
   }
+  /// Flip averaging of ScribblePrompt-UNet (mvs_session_set_unet_flip_average; default
+  /// off): every UNet prediction becomes the mean of its logits over the four flips of its
+  /// input, four passes; MultiverSegNet's predictions do not change.
+  void set_unet_flip_average(bool on) {
+    detail::check(mvs_session_set_unet_flip_average(p_, on ? 1 : 0));
+  }
+  bool unet_flip_average() const {
+    int on = 0;
+    detail::check(mvs_session_get_unet_flip_average(p_, &on));
+    return on != 0;
+  }
 
   // ---- context set ----
   /// Adds an image and its mask (nonzero = foreground, the image's size, row stride in

@@ -14,7 +14,7 @@
 
 use arbitrary::Arbitrary;
 use mvs_capi::{context::*, error::*, model::*, session::*, types::*};
-use std::ffi::CString;
+use std::ffi::{c_int, CString};
 use std::path::PathBuf;
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -67,6 +67,8 @@ pub enum Op {
     NullSession(u8),
     /// An MvsAfterPrompt value, or (4) an unknown one.
     AfterPrompt(u8),
+    /// Flip averaging of the UNet on or off.
+    UnetFlipAverage(bool),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -326,6 +328,7 @@ impl Runner {
                     _ => mvs_session_cancel(std::ptr::null()),
                 },
                 Op::AfterPrompt(a) => mvs_session_set_after_prompt(s, u32::from(*a % 5)),
+                Op::UnetFlipAverage(on) => mvs_session_set_unet_flip_average(s, c_int::from(*on)),
             }
         }
     }

@@ -298,6 +298,28 @@ TEST(Session, AfterPromptChoosesTheNetworkAfterAClick) {
   EXPECT_EQ(s.predict().probabilities, bare.probabilities);
 }
 
+TEST(Session, UnetFlipAverageChangesTheUnetOnly) {
+  auto m = cpu_model();
+  mvs::Session s(m);
+  Scene a(24), b(30);
+  EXPECT_FALSE(s.unet_flip_average());
+  s.set_image(b.view());
+  s.add_click(30, 23, true);
+  auto one_pass = s.predict();  // the UNet: no context yet
+  s.set_unet_flip_average(true);
+  EXPECT_TRUE(s.unet_flip_average());
+  auto averaged = s.predict();
+  EXPECT_NE(averaged.probabilities, one_pass.probabilities);
+  EXPECT_EQ(s.predict().probabilities, averaged.probabilities) << "repeatable";
+  // With a context MultiverSegNet predicts, and the setting does not change it.
+  s.add_context(a.view(), a.mask.data());
+  auto mvs_on = s.predict();
+  s.set_unet_flip_average(false);
+  EXPECT_FALSE(s.unet_flip_average());
+  EXPECT_EQ(s.predict().probabilities, mvs_on.probabilities);
+  EXPECT_NE(mvs_on.probabilities, averaged.probabilities);
+}
+
 TEST(Log, MessagesReachTheHandler) {
   std::atomic<int> n{0};
   mvs::set_log_handler([&](mvs::LogLevel, const char* msg) {

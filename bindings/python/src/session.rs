@@ -337,6 +337,19 @@ impl PySession {
         self.lock().after_prompt().name()
     }
 
+    /// Flip averaging of ScribblePrompt-UNet (default False: one pass, the official code's
+    /// output). True: every UNet prediction is the mean of its logits over the four flips of
+    /// its input (four passes); MultiverSegNet's predictions do not change.
+    #[getter]
+    fn unet_flip_average(&self) -> bool {
+        self.lock().unet_flip_average()
+    }
+
+    #[setter]
+    fn set_unet_flip_average(&self, on: bool) {
+        self.lock().set_unet_flip_average(on);
+    }
+
     fn __repr__(&self) -> String {
         let s = self.lock();
         format!(

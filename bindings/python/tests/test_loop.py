@@ -147,6 +147,26 @@ def test_after_prompt(model, disks):
     assert np.array_equal(s.predict().probabilities, pa.astype(np.float32))
 
 
+def test_unet_flip_average(model, disks):
+    s = mvs.Session(model)
+    assert s.unet_flip_average is False
+    img, truth, (cx, cy) = disks[3]
+    s.set_image(img)
+    s.add_click(cx, cy, True)
+    one_pass = s.predict().probabilities  # the UNet: no context yet
+    s.unet_flip_average = True
+    assert s.unet_flip_average is True
+    averaged = s.predict().probabilities
+    assert not np.array_equal(averaged, one_pass)
+    # with a context MultiverSegNet predicts, and the setting does not change it
+    for cimg, ctruth, _ in disks[:2]:
+        s.context_add(cimg, ctruth)
+    mvs_on = s.predict().probabilities
+    s.unet_flip_average = False
+    assert np.array_equal(s.predict().probabilities, mvs_on)
+    assert not np.array_equal(mvs_on, averaged)
+
+
 @pytest.mark.parametrize(
     "convert",
     [

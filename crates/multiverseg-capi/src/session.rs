@@ -118,6 +118,44 @@ pub unsafe extern "C" fn mvs_session_get_after_prompt(
     })
 }
 
+/// Turns flip averaging of ScribblePrompt-UNet on (`on` non-zero) or off (zero; the default:
+/// one pass, the official code's output). On, every UNet prediction is the mean of the UNet's
+/// logits over its 128 x 128 input as it is and flipped left-right, up-down and both (image,
+/// prompts and mask input flipped together), each flipped back: four UNet passes per
+/// prediction, and no directional bias. MultiverSegNet's predictions never change; with
+/// MVS_AFTER_PROMPT_UNET or _MEAN the UNet's part is averaged too. Departs from the paper (an
+/// experiment of issue 14: weights/eval/v10_tta). The next mvs_session_predict uses it;
+/// nothing else changes.
+///
+/// # Safety
+/// `session` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_session_set_unet_flip_average(
+    session: *mut MvsSession,
+    on: c_int,
+) -> MvsStatus {
+    guard(|| {
+        unsafe { arg::session(session) }?.set_unet_flip_average(on != 0);
+        Ok(())
+    })
+}
+
+/// Writes 1 to `*out` if flip averaging of the UNet is on, 0 if it is off.
+///
+/// # Safety
+/// `session` is a live handle, `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mvs_session_get_unet_flip_average(
+    session: *const MvsSession,
+    out: *mut c_int,
+) -> MvsStatus {
+    guard(|| {
+        let out = unsafe { arg::out(out, "out") }?;
+        *out = c_int::from(unsafe { arg::session(session) }?.unet_flip_average());
+        Ok(())
+    })
+}
+
 /// Asks the call now running on `session` (a predict or a batch predict, on another
 /// thread) to stop: it returns MVS_ERR_CANCELLED between two layers of the network and
 /// changes nothing. A cancel while no call runs has no effect (each call clears it when it

@@ -233,8 +233,9 @@ impl Session {
     /// input flipped together), each flipped back: four passes, and no directional bias in the
     /// network's padded 128 x 128 square (see [`crate::workflow::flip_average`]; for a
     /// non-square image the padding moves with each flip). MultiverSegNet's predictions never
-    /// change. Departs from the paper (an experiment of issue 14); Rust API and `mvs eval`
-    /// only.
+    /// change. Departs from the paper (an experiment of issue 14). C:
+    /// `mvs_session_set_unet_flip_average`; the bindings mirror it; `mvs eval
+    /// --unet-flip-average`.
     pub fn set_unet_flip_average(&mut self, on: bool) {
         self.unet_flip_average = on;
     }

@@ -116,6 +116,12 @@ class Session:
         "unet", "mean" or "mean-for-clicks". Raises ValueError."""
     @property
     def after_prompt(self) -> str: ...
+    @property
+    def unet_flip_average(self) -> bool:
+        """Flip averaging of the UNet (default False): the mean of its logits over the four
+        flips of its input; MultiverSegNet's predictions do not change."""
+    @unet_flip_average.setter
+    def unet_flip_average(self, on: bool) -> None: ...
 
 MODEL_NAMES: List[str]
 """The names ``fetch`` and ``Model.load`` know: "official-v1", "official-v0"."""

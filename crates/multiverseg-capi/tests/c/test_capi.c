@@ -447,6 +447,73 @@ int main(int argc, char **argv) {
     free(pm); free(pu); free(pa); free(pc);
   }
 
+  /* Flip averaging of the UNet: the setting, bad calls, and on a 128 x 128 image (the
+     network's own grid: no padding, no resizing) the mean of the UNet's logits over the four
+     flips made by hand through the API, each flipped back. */
+  {
+    int fa = 7;
+    EXPECT(mvs_session_get_unet_flip_average(s, &fa), MVS_OK);
+    CHECK(fa == 0, "flip averaging is off by default");
+    EXPECT(mvs_session_set_unet_flip_average(NULL, 1), MVS_ERR_INVALID_ARGUMENT);
+    EXPECT(mvs_session_get_unet_flip_average(NULL, &fa), MVS_ERR_INVALID_ARGUMENT);
+    EXPECT_MSG(mvs_session_get_unet_flip_average(s, NULL), MVS_ERR_INVALID_ARGUMENT, "out");
+    enum { N = 128, CX = 70, CY = 50 };
+    float *sq = malloc(sizeof(float) * N * N), *fl = malloc(sizeof(float) * N * N);
+    float *pk[4], *pf = malloc(sizeof(float) * N * N), *m0 = malloc(sizeof(float) * N * N);
+    for (int y = 0; y < N; y++)
+      for (int x = 0; x < N; x++)
+        sq[y * N + x] = (x - CX) * (x - CX) + 2 * (y - CY) * (y - CY) < 300 ? 0.8f : 0.1f + 0.002f * x + 0.001f * y;
+    MvsImage sqimg = {sq, MVS_PIXEL_F32, N, N, 0, 1, 0.f, 1.f};
+    EXPECT(mvs_session_set_min_context(s, 10), MVS_OK); /* the UNet path */
+    for (int k = 0; k < 4; k++) {
+      int lr = k & 1, ud = (k >> 1) & 1;
+      for (int y = 0; y < N; y++)
+        for (int x = 0; x < N; x++)
+          fl[y * N + x] = sq[(ud ? N - 1 - y : y) * N + (lr ? N - 1 - x : x)];
+      MvsImage fimg = sqimg;
+      fimg.data = fl;
+      pk[k] = malloc(sizeof(float) * N * N);
+      EXPECT(mvs_session_set_image(s, &fimg), MVS_OK);
+      EXPECT(mvs_session_add_click(s, lr ? N - 1 - CX : CX, ud ? N - 1 - CY : CY, 1), MVS_OK);
+      EXPECT(mvs_session_predict(s, pk[k], NULL, N * N), MVS_OK);
+    }
+    EXPECT(mvs_session_set_unet_flip_average(s, 1), MVS_OK);
+    EXPECT(mvs_session_get_unet_flip_average(s, &fa), MVS_OK);
+    CHECK(fa == 1, "the setting is read back");
+    EXPECT(mvs_session_set_image(s, &sqimg), MVS_OK);
+    EXPECT(mvs_session_add_click(s, CX, CY, 1), MVS_OK);
+    EXPECT(mvs_session_predict(s, pf, NULL, N * N), MVS_OK);
+    int checked = 0, avg_ok = 1, saturated = 0;
+    for (int y = 0; y < N; y++)
+      for (int x = 0; x < N; x++) {
+        double sum = 0.0;
+        for (int k = 0; k < 4; k++) {
+          int lr = k & 1, ud = (k >> 1) & 1;
+          float v = pk[k][(ud ? N - 1 - y : y) * N + (lr ? N - 1 - x : x)];
+          if (v < 0.001f || v > 0.999f) saturated = 1;
+          sum += log(v / (1.0 - v));
+        }
+        float v = pf[y * N + x];
+        if (saturated || v < 0.001f || v > 0.999f) { saturated = 0; continue; }
+        if (fabs(log(v / (1.0 - v)) - 0.25 * sum) > 2e-3) avg_ok = 0;
+        checked++;
+      }
+    CHECK(checked > 1000 && avg_ok, "on: the mean of the four flipped passes' logits");
+    CHECK(memcmp(pf, pk[0], sizeof(float) * N * N) != 0, "on differs from one pass");
+    /* MultiverSegNet's predictions do not change */
+    EXPECT(mvs_session_set_min_context(s, 1), MVS_OK);
+    EXPECT(mvs_session_set_image(s, &sqimg), MVS_OK);
+    EXPECT(mvs_session_add_click(s, CX, CY, 1), MVS_OK);
+    EXPECT(mvs_session_predict(s, m0, NULL, N * N), MVS_OK);
+    EXPECT(mvs_session_set_unet_flip_average(s, 0), MVS_OK);
+    EXPECT(mvs_session_predict(s, pf, NULL, N * N), MVS_OK);
+    CHECK(memcmp(pf, m0, sizeof(float) * N * N) == 0, "MultiverSegNet's prediction is unchanged");
+    EXPECT(mvs_session_get_unet_flip_average(s, &fa), MVS_OK);
+    CHECK(fa == 0, "off again");
+    for (int k = 0; k < 4; k++) free(pk[k]);
+    free(sq); free(fl); free(pf); free(m0);
+  }
+
   mvs_session_free(s);
   mvs_session_free(NULL);
   free(pix); free(mask); free(fpix); free(probs); free(out);

@@ -99,6 +99,10 @@ interface CApi extends Library {
 
   int mvs_session_get_after_prompt(Pointer s, IntByReference out);
 
+  int mvs_session_set_unet_flip_average(Pointer s, int on);
+
+  int mvs_session_get_unet_flip_average(Pointer s, IntByReference out);
+
   int mvs_session_context_add(
       Pointer s, MvsImage image, Pointer mask, int maskStride, LongByReference outId);
 

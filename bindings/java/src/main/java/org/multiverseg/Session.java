@@ -101,6 +101,22 @@ public final class Session implements AutoCloseable {
     return AfterPrompt.of(out.getValue());
   }
 
+  /**
+   * Flip averaging of ScribblePrompt-UNet (default off, one pass): on, every UNet prediction is
+   * the mean of its logits over the four flips of its input (four passes); MultiverSegNet's
+   * predictions do not change (mvs_session_set_unet_flip_average).
+   */
+  public synchronized void setUnetFlipAverage(boolean on) throws MvsException {
+    MvsException.check(CApi.LIB.mvs_session_set_unet_flip_average(h(), on ? 1 : 0));
+  }
+
+  /** Whether flip averaging of the UNet is on ({@link #setUnetFlipAverage(boolean)}). */
+  public synchronized boolean getUnetFlipAverage() throws MvsException {
+    IntByReference out = new IntByReference();
+    MvsException.check(CApi.LIB.mvs_session_get_unet_flip_average(h(), out));
+    return out.getValue() != 0;
+  }
+
   /** Adds an image and its mask (nonzero = foreground; stride in bytes, 0 = width). */
   public synchronized long addContext(Image image, byte[] mask, int maskStride)
       throws MvsException {

@@ -233,6 +233,29 @@ class SessionTest {
   }
 
   @Test
+  void unetFlipAverageChangesTheUnetOnly() throws Exception {
+    try (Model m = cpu();
+        Session s = new Session(m)) {
+      byte[][] a = scene(20);
+      byte[][] b = scene(30);
+      assertTrue(!s.getUnetFlipAverage(), "off by default");
+      s.setImage(Image.u8(b[0], W, H, 0));
+      s.addClick(30.5, 21.5, true);
+      float[] onePass = s.predict().probabilities; // the UNet: no context yet
+      s.setUnetFlipAverage(true);
+      assertTrue(s.getUnetFlipAverage());
+      float[] averaged = s.predict().probabilities;
+      assertTrue(!java.util.Arrays.equals(onePass, averaged), "on changes the UNet's prediction");
+      // with a context MultiverSegNet predicts, and the setting does not change it
+      s.addContext(Image.u8(a[0], W, H, 0), a[1], 0);
+      float[] mvsOn = s.predict().probabilities;
+      s.setUnetFlipAverage(false);
+      assertArrayEquals(mvsOn, s.predict().probabilities, 0f, "MultiverSegNet unchanged");
+      assertTrue(!java.util.Arrays.equals(mvsOn, averaged));
+    }
+  }
+
+  @Test
   void logMessagesGoToJavaUtilLogging() throws Exception {
     java.util.logging.Logger log = java.util.logging.Logger.getLogger("org.multiverseg");
     final int[] n = {0};
