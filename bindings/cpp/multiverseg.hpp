@@ -283,10 +283,12 @@ class Session {
   }
   /// Flip averaging of ScribblePrompt-UNet (mvs_session_set_unet_flip_average; default
   /// off): every UNet prediction becomes the mean of its logits over the four flips of its
-  /// input, four passes; MultiverSegNet's predictions do not change.
+  /// input, four passes; MultiverSegNet's predictions do not change. Throws mvs::Error on a
+  /// moved-from session.
   void set_unet_flip_average(bool on) {
     detail::check(mvs_session_set_unet_flip_average(p_, on ? 1 : 0));
   }
+  /// Whether flip averaging of the UNet is on (mvs_session_get_unet_flip_average).
   bool unet_flip_average() const {
     int on = 0;
     detail::check(mvs_session_get_unet_flip_average(p_, &on));

@@ -384,7 +384,7 @@ def check_distill_flip():
             return self.net(x)
 
     args = parse_args(["--out", "/tmp/x", "--minutes", "1", "--distill-flip", "1", "--center-frac", "0.5",
-                       "--extra-steps", "2"])
+                       "--extra-steps", "2", "--resume", "state.pt", "--train", "sp"])
     runs = {}
     for label, with_teacher in (("off", False), ("on", True)):
         torch.manual_seed(12)
@@ -393,12 +393,15 @@ def check_distill_flip():
         stats = interactive_step(parts, img, lab, args, None, "cpu", teacher=teacher)
         runs[label] = (sp.inputs, mvs.inputs, stats, teacher)
     sp_on, mvs_on, stats, teacher = runs["on"]
+    assert len(sp_on) > args.steps, "this draw runs no-gradient steps first (they never call the teacher)"
     assert teacher.rows == [2] * (4 * args.steps), f"UNet rows only, four passes per step: {teacher.rows}"
     assert stats["distill"][0].item() > 0, "a random UNet differs from its flip average"
     assert "distill" not in runs["off"][2]
     for a, b in zip(runs["off"][0] + runs["off"][1], sp_on + mvs_on):
         assert torch.equal(a, b), "the teacher changes no prompt and draws no random number"
     assert_refused(["--distill-flip", "-1"], "a negative --distill-flip")
+    assert_refused(["--distill-flip", "1", "--train", "sp"], "--distill-flip without --resume")
+    assert_refused(["--distill-flip", "1", "--train", "mvs", "--resume", "s.pt"], "--distill-flip without sp")
 
 
 def check_ema():

@@ -108,14 +108,16 @@ def parse_args(argv=None):
                          "the graded steps see it only in batches without extra steps (fprior1: about half "
                          "the batches, so about a quarter of the UNet's targets at F = 0.5)")
     ap.add_argument("--distill-flip", type=float, default=0.0,
-                    help="weight of a distillation loss for the UNet (0: off): at every graded step its logits "
+                    help="weight of a distillation loss for the UNet (0: off; needs --resume and sp in --train): "
+                         "at every graded step its logits "
                          "are pulled towards those of a frozen teacher, the UNet as the run starts (the "
-                         "resumed state's), averaged over the input as it is and flipped left-right, up-down "
+                         "resumed state's last weights, not its average; not saved, so resuming a distillation "
+                         "run's own state makes its student the next teacher), averaged over the input as it is and flipped left-right, up-down "
                          "and both, each flipped back (the library's opt-in flip averaging, "
                          "Session::set_unet_flip_average), on the same input (image, prompts and the "
                          "student's previous logits). The loss adds W x the Bernoulli KL divergence from the "
                          "teacher's probabilities to the student's, summed over pixels and divided by the "
-                         "label's area + 1 (`distill` in the log: its mean per step). Issue 14: the "
+                         "label's area + 1 (`distill` in the log: its mean per step; the logged `sp loss` includes W x it). Issue 14: the "
                          "flip-averaged UNet reaches issue 14's 153 of 306 images in four passes; this asks "
                          "one pass to learn it")
     ap.add_argument("--context-label-noise", type=float, default=0.0,
@@ -170,6 +172,9 @@ def parse_args(argv=None):
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
     if args.distill_flip < 0:
         ap.error(f"--distill-flip {args.distill_flip} must be >= 0")
+    if args.distill_flip > 0 and ("sp" not in args.train.split(",") or not args.resume):
+        ap.error(f"--distill-flip {args.distill_flip} needs --resume (the teacher is the resumed UNet) "
+                 f"and sp in --train (got --train {args.train})")
     if not 0.0 <= args.foreign_prior_frac <= 1.0:
         ap.error(f"--foreign-prior-frac {args.foreign_prior_frac} must be in [0, 1]")
     if args.seed is not None and args.seed < 0:

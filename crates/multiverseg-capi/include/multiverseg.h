@@ -426,16 +426,18 @@ enum MvsStatus mvs_session_get_after_prompt(const struct MvsSession *session, ui
 // one pass, the official code's output). On, every UNet prediction is the mean of the UNet's
 // logits over its 128 x 128 input as it is and flipped left-right, up-down and both (image,
 // prompts and mask input flipped together), each flipped back: four UNet passes per
-// prediction, and no directional bias. MultiverSegNet's predictions never change; with
-// MVS_AFTER_PROMPT_UNET or _MEAN the UNet's part is averaged too. Departs from the paper (an
-// experiment of issue 14: weights/eval/v10_tta). The next mvs_session_predict uses it;
-// nothing else changes.
+// prediction (about 4 ms each on a 2-core CPU), and no directional bias. MultiverSegNet's
+// predictions never change; with MVS_AFTER_PROMPT_UNET or _MEAN the UNet's part is averaged
+// too. Departs from the paper (an experiment of issue 14: weights/eval/v10_tta). Every later
+// UNet prediction (mvs_session_predict, mvs_session_predict_batch below min_context) uses
+// it; nothing else changes. Null session: MVS_ERR_INVALID_ARGUMENT.
 //
 // # Safety
 // `session` is a live handle.
 enum MvsStatus mvs_session_set_unet_flip_average(struct MvsSession *session, int on);
 
-// Writes 1 to `*out` if flip averaging of the UNet is on, 0 if it is off.
+// Writes 1 to `*out` if flip averaging of the UNet is on, 0 if it is off. Null session or
+// null `out`: MVS_ERR_INVALID_ARGUMENT naming the argument, nothing written.
 //
 // # Safety
 // `session` is a live handle, `out` valid for a write.
