@@ -172,7 +172,7 @@ def parse_args(argv=None):
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
     if args.distill_flip < 0:
         ap.error(f"--distill-flip {args.distill_flip} must be >= 0")
-    if args.distill_flip > 0 and ("sp" not in args.train.split(",") or not args.resume):
+    if args.distill_flip > 0 and ("sp" not in [x.strip() for x in args.train.split(",")] or not args.resume):
         ap.error(f"--distill-flip {args.distill_flip} needs --resume (the teacher is the resumed UNet) "
                  f"and sp in --train (got --train {args.train})")
     if not 0.0 <= args.foreign_prior_frac <= 1.0:
@@ -242,8 +242,8 @@ def flip_consistency(logits, lab, h, dims):
     return (diff.flatten(1).sum(1) / (lab[:h].flatten(1).sum(1) + 1)).mean()
 
 
-# --distill-flip: the teacher's flips (dims of [N,C,H,W]): none, left-right, up-down, both
-TEACHER_FLIPS = ((), (3,), (2,), (2, 3))
+# --distill-flip: the teacher's flips, the identity and FLIPS (the library's order)
+TEACHER_FLIPS = ((),) + FLIPS
 
 
 @torch.no_grad()
@@ -679,7 +679,7 @@ def main(argv=None):
         wall_before = state["wall_s"]
     # the --distill-flip teacher: the UNet as this run starts, frozen
     teacher = None
-    if args.distill_flip > 0 and "sp" in nets:
+    if args.distill_flip > 0:  # parse_args made sure sp trains
         teacher = copy.deepcopy(unet).requires_grad_(False).eval()
         log(f"UNet distillation (--distill-flip {args.distill_flip}): the teacher is the UNet as the run "
             "starts, flip-averaged")
@@ -841,18 +841,14 @@ def main(argv=None):
                 parts.append(f"{k} loss {v[0]:.4f} dice1 {v[1]:.3f} dice{args.steps} {v[2]:.3f}")
                 cw.writerow([it, f"{wall:.1f}", k, f"{v[0]:.5f}", f"{v[1]:.4f}", f"{v[2]:.4f}", acc_n])
                 acc[k].zero_()
-            if args.flip_pairs > 0 and "sp" in nets:
-                # the mean flip_consistency per step with a loss (a row "flip" in loss.csv)
-                v = acc["flip"][0].item() / (acc_n * args.steps)
-                parts.append(f"flip {v:.4f}")
-                cw.writerow([it, f"{wall:.1f}", "flip", f"{v:.5f}", "", "", acc_n])
-                acc["flip"].zero_()
-            if teacher is not None:
-                # the mean distill_kl per step with a loss (a row "distill" in loss.csv)
-                v = acc["distill"][0].item() / (acc_n * args.steps)
-                parts.append(f"distill {v:.4f}")
-                cw.writerow([it, f"{wall:.1f}", "distill", f"{v:.5f}", "", "", acc_n])
-                acc["distill"].zero_()
+            # the UNet's extra loss terms: their mean per step with a loss (rows "flip" and
+            # "distill" in loss.csv)
+            for k, on in (("flip", args.flip_pairs > 0 and "sp" in nets), ("distill", teacher is not None)):
+                if on:
+                    v = acc[k][0].item() / (acc_n * args.steps)
+                    parts.append(f"{k} {v:.4f}")
+                    cw.writerow([it, f"{wall:.1f}", k, f"{v:.5f}", "", "", acc_n])
+                    acc[k].zero_()
             parts.append(f"lr x{fac:.3f}")
             if args.profile:
                 parts.append("ms/it data {:.0f} train {:.0f}".format(*(1e3 * prof / acc_n)))

@@ -484,10 +484,11 @@ int main(int argc, char **argv) {
     EXPECT(mvs_session_set_image(s, &sqimg), MVS_OK);
     EXPECT(mvs_session_add_click(s, CX + 0.5f, CY + 0.5f, 1), MVS_OK);
     EXPECT(mvs_session_predict(s, pf, NULL, N * N), MVS_OK);
-    int checked = 0, avg_ok = 1, saturated = 0;
+    int checked = 0, avg_ok = 1;
     for (int y = 0; y < N; y++)
       for (int x = 0; x < N; x++) {
         double sum = 0.0;
+        int saturated = 0;
         for (int k = 0; k < 4; k++) {
           int lr = k & 1, ud = (k >> 1) & 1;
           float v = pk[k][(ud ? N - 1 - y : y) * N + (lr ? N - 1 - x : x)];
@@ -495,7 +496,7 @@ int main(int argc, char **argv) {
           sum += log(v / (1.0 - v));
         }
         float v = pf[y * N + x];
-        if (saturated || v < 0.001f || v > 0.999f) { saturated = 0; continue; }
+        if (saturated || v < 0.001f || v > 0.999f) continue;
         if (fabs(log(v / (1.0 - v)) - 0.25 * sum) > 2e-3) avg_ok = 0;
         checked++;
       }
