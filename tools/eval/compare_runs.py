@@ -21,10 +21,18 @@ them; read the interval as the order of the noise, not as an exact confidence in
 The two runs must hold the same tasks, seeds and positions, and the same baseline clicks (a
 MultiverSegNet candidate shares the shipped UNet); otherwise the script exits with status 2 and
 names what differs. Exit status: 0 pass, 1 fail. Standard library only.
+
+--both-arms describes, and decides nothing: for a candidate whose UNet differs (so its baseline
+arm differs too, and the rule above does not apply; a UNet is decided by compare_curves.py),
+it prints both arms' clicks of both runs per task, the pooled click difference of each arm
+(candidate - reference) with the same paired bootstrap's 95% interval, and each run's
+reduction. It needs the same tasks, seeds and positions; exit status 0, or 2 as above.
 """
 import argparse
 import collections
+import contextlib
 import csv
+import io
 import random
 import sys
 
@@ -59,9 +67,68 @@ def pair(ref, cand):
                 raise ValueError(f"{what}: {key} lacks the {MVS} or the {BASE} arm")
         if r[BASE] != c[BASE]:
             raise ValueError(f"baseline clicks differ at {key} ({r[BASE]} vs {c[BASE]}): "
-                             "not a MultiverSegNet-only candidate; use the UNet rule")
+                             "not a MultiverSegNet-only candidate; use the UNet rule (compare_curves.py), or --both-arms "
+                             "to describe both arms")
         units[key[0]].append((r[MVS], c[MVS], r[BASE]))
     return units
+
+
+def pair_arms(ref, cand):
+    """{task: [(ref mvs, cand mvs, ref baseline, cand baseline)]} for --both-arms: the
+    baselines may differ; ValueError naming the first mismatch of units or a missing arm."""
+    if set(ref) != set(cand):
+        only = sorted(set(ref) ^ set(cand))[0]
+        raise ValueError(f"the runs differ in (task, seed, position): {only} is in one only")
+    units = collections.defaultdict(list)
+    for key in sorted(ref):
+        for what, row in (("--reference", ref[key]), ("--candidate", cand[key])):
+            if MVS not in row or BASE not in row:
+                raise ValueError(f"{what}: {key} lacks the {MVS} or the {BASE} arm")
+        units[key[0]].append((ref[key][MVS], cand[key][MVS], ref[key][BASE], cand[key][BASE]))
+    return units
+
+
+def arm_sums(units):
+    """(pooled ref mvs, cand mvs, ref baseline, cand baseline, mean reduction ref %, cand %),
+    each run's reduction against its own baseline."""
+    sums = [sum(v[i] for u in units.values() for v in u) for i in range(4)]
+    red = [[], []]
+    for u in units.values():
+        t = [sum(v[i] for v in u) for i in range(4)]
+        red[0].append(1 - t[0] / t[2])
+        red[1].append(1 - t[1] / t[3])
+    n = len(units)
+    return (*sums, 100 * sum(red[0]) / n, 100 * sum(red[1]) / n)
+
+
+def report_arms(units, b):
+    """--both-arms: the table and the paired intervals of both arms' differences; returns
+    True (described; there is no verdict)."""
+    print("| task | MultiverSeg arm (reference / candidate) | UNet alone (reference / candidate) "
+          "| reduction (reference / candidate) |")
+    print("|---|---|---|---|")
+    for t, u in units.items():
+        a, c, x, y = (sum(v[i] for v in u) for i in range(4))
+        print(f"| {t} | {a} / {c} | {x} / {y} | {100 * (1 - a / x):.1f}% / {100 * (1 - c / y):.1f}% |")
+    s = arm_sums(units)
+    print(f"| **{len(units)} tasks** | **{s[0]} / {s[1]}** | **{s[2]} / {s[3]}** "
+          f"| **{s[4]:.1f}% / {s[5]:.1f}%** per task |")
+    line = (f"\ndifferences (candidate - reference): MultiverSeg arm {s[1] - s[0]:+d} clicks, "
+            f"UNet alone {s[3] - s[2]:+d}, reduction {s[5] - s[4]:+.1f} points")
+    if b:
+        rng = random.Random(0)
+        dm, db, dr = [], [], []
+        for _ in range(b):
+            r = arm_sums({t: [rng.choice(u) for _ in u] for t, u in units.items()})
+            dm.append(r[1] - r[0])
+            db.append(r[3] - r[2])
+            dr.append(r[5] - r[4])
+        (ml, mh), (bl, bh), (rl, rh) = interval95(dm), interval95(db), interval95(dr)
+        line += (f"; paired bootstrap ({b} resamples of the (task, seed, position) units within each "
+                 f"task), 95% intervals: MultiverSeg arm [{ml:+d}, {mh:+d}], UNet alone [{bl:+d}, {bh:+d}], "
+                 f"reduction [{rl:+.1f}, {rh:+.1f}]")
+    print(line + "\n(described only: no rule applies to runs whose baselines differ)")
+    return True
 
 
 def summary(units):
@@ -136,6 +203,22 @@ def selftest():
     assert s[1] < s[0] and s[3] < s[2] and not passes(s)
     (dl, dh), _, p = bootstrap(units, 200)
     assert dl == dh == -8 and p == 1.0  # identical units: no spread
+    # --both-arms: baselines may differ, each run's reduction is against its own baseline
+    arms = pair_arms({("a", 0, 1): {MVS: 6, BASE: 10}, ("a", 0, 2): {MVS: 4, BASE: 10}},
+                     {("a", 0, 1): {MVS: 5, BASE: 8}, ("a", 0, 2): {MVS: 3, BASE: 8}})
+    s = arm_sums(arms)
+    assert s[:4] == (10, 8, 20, 16) and abs(s[4] - 50.0) < 1e-9 and abs(s[5] - 50.0) < 1e-9, s
+    for bad in ({("a", 0, 1): {MVS: 5, BASE: 8}}, {("a", 0, 1): {BASE: 8}, ("a", 0, 2): {MVS: 3, BASE: 8}}):
+        try:
+            pair_arms({("a", 0, 1): {MVS: 6, BASE: 10}, ("a", 0, 2): {MVS: 4, BASE: 10}}, bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"--both-arms accepted a mismatched run {bad}")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert report_arms(arms, 50)
+    assert "MultiverSeg arm -2 clicks, UNet alone -4" in out.getvalue(), out.getvalue()
+    assert "MultiverSeg arm [-2, -2], UNet alone [-4, -4]" in out.getvalue(), out.getvalue()
     ref = {("a", 0, 1): {MVS: 5, BASE: 9}}
     for bad in ({("a", 0, 1): {MVS: 5, BASE: 8}}, {("a", 0, 2): {MVS: 5, BASE: 9}},
                 {("a", 0, 1): {MVS: 5}}):
@@ -147,16 +230,23 @@ def selftest():
     print("compare_runs selftest: ok")
 
 
-def cli(doc, name, what, load, pair, report, selftest):
+def cli(doc, name, what, load, pair, report, selftest, both_arms=None):
     """The command line both decision scripts share (this one and compare_curves.py): parse
     --reference/--candidate (files of `what`), --bootstrap and --selftest; return the exit
-    status (0 pass, 1 fail, 2 runs that cannot be compared)."""
+    status (0 pass, 1 fail, 2 runs that cannot be compared). both_arms: None, or the
+    (pair, report) of a describing mode behind --both-arms (this script's)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", nargs="+", help=f"{what} file(s) of the shipped model")
     ap.add_argument("--candidate", nargs="+", help=f"{what} file(s) of the candidate")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B", help="paired bootstrap resamples (0: none)")
     ap.add_argument("--selftest", action="store_true", help="check the script on synthetic runs and exit")
+    if both_arms:
+        ap.add_argument("--both-arms", action="store_true",
+                        help="describe runs whose baselines differ (a UNet candidate): both arms' clicks "
+                             "and their paired differences, no verdict (exit 0)")
     args = ap.parse_args()
+    if both_arms and args.both_arms:
+        pair, report = both_arms
     if args.selftest:
         selftest()
         return 0
@@ -173,7 +263,7 @@ def cli(doc, name, what, load, pair, report, selftest):
 
 
 def main():
-    return cli(__doc__, "compare_runs", "results.csv", load, pair, report, selftest)
+    return cli(__doc__, "compare_runs", "results.csv", load, pair, report, selftest, (pair_arms, report_arms))
 
 
 if __name__ == "__main__":
