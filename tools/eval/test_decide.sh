@@ -55,8 +55,8 @@ PY
 
 # Edited copies of the committed runs, each checked for the property its test needs, with the
 # rule's own definitions (position 0 left out; reduction = 1 - MultiverSeg / baseline clicks).
-"$PYTHON" - weights/eval/heldout_v10/unet_curves.csv weights/eval/heldout_v10/results.csv \
-  weights/eval/v10/results.csv "$tmp" <<'PY'
+"$PYTHON" - weights/eval/heldout_v11/unet_curves.csv weights/eval/heldout_v11/results.csv \
+  weights/eval/v11/results.csv "$tmp" <<'PY'
 import collections, csv, sys
 curves, heldout, eval12, out = sys.argv[1:]
 
@@ -143,8 +143,8 @@ S=$tmp/shipped.safetensors
 pass_shipped_only="cmp -s $S $tmp/shipped_copy.safetensors"  # fails while a candidate is in place
 export PYTHON HELDOUT=$tmp/heldout EVALTASKS=$tmp/eval12 MVS=$tmp/mvs STANDIN_LOG=$tmp/argv.log
 export DECIDE_TEST_SHIPPED=$S DECIDE_TEST_FIJI_CMD=true DECIDE_TEST_REPORTS=$tmp/reports
-export SOURCE_CURVES=weights/eval/heldout_v10/unet_curves.csv
-export SOURCE_HELDOUT=weights/eval/heldout_v10/results.csv SOURCE_EVAL12=weights/eval/v10/results.csv
+export SOURCE_CURVES=weights/eval/heldout_v11/unet_curves.csv
+export SOURCE_HELDOUT=weights/eval/heldout_v11/results.csv SOURCE_EVAL12=weights/eval/v11/results.csv
 U=$tmp/unet_changed.safetensors M=$tmp/mvs_changed.safetensors
 
 # refusals

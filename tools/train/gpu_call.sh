@@ -25,7 +25,7 @@
 # unet M.safetensors OUT`; keep FILES/train/train_state.pt for a later --resume (with
 # --ema-sp, so that the average goes on).
 #
-# NET=mvs trains MultiverSegNet instead (the UNet stays version 10's, no widening), from the
+# NET=mvs trains MultiverSegNet instead (the UNet stays the shipped one, no widening), from the
 # committed state with the CPU long-interaction recipe (weights/MODEL_HISTORY.md: `--crop 64,128
 # --extra-steps 17 --short-frac 0.5 --center-frac 0.8 --mix synth:0.45,superpixel:0.2,real:0.35`)
 # at a GPU batch (BATCH, default 32, the CPU's 8 x 4), half the CPU's learning rate (5e-5) and a
