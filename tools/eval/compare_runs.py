@@ -54,8 +54,10 @@ def load(paths):
     return runs
 
 
-def pair(ref, cand):
-    """{task: [(ref mvs, cand mvs, baseline)]}; ValueError naming the first mismatch."""
+def paired_units(ref, cand, same_baseline):
+    """{task: [(ref mvs, cand mvs, ref baseline, cand baseline)]}, units in sorted order;
+    ValueError naming the first mismatch of units, a missing arm or, with same_baseline, a
+    baseline that differs."""
     if set(ref) != set(cand):
         only = sorted(set(ref) ^ set(cand))[0]
         raise ValueError(f"the runs differ in (task, seed, position): {only} is in one only")
@@ -65,27 +67,31 @@ def pair(ref, cand):
         for what, row in (("--reference", r), ("--candidate", c)):
             if MVS not in row or BASE not in row:
                 raise ValueError(f"{what}: {key} lacks the {MVS} or the {BASE} arm")
-        if r[BASE] != c[BASE]:
+        if same_baseline and r[BASE] != c[BASE]:
             raise ValueError(f"baseline clicks differ at {key} ({r[BASE]} vs {c[BASE]}): "
                              "not a MultiverSegNet-only candidate; use the UNet rule (compare_curves.py), or --both-arms "
                              "to describe both arms")
-        units[key[0]].append((r[MVS], c[MVS], r[BASE]))
+        units[key[0]].append((r[MVS], c[MVS], r[BASE], c[BASE]))
     return units
+
+
+def pair(ref, cand):
+    """{task: [(ref mvs, cand mvs, baseline)]}: the rule's units, the baselines equal."""
+    return {t: [v[:3] for v in u] for t, u in paired_units(ref, cand, True).items()}
 
 
 def pair_arms(ref, cand):
-    """{task: [(ref mvs, cand mvs, ref baseline, cand baseline)]} for --both-arms: the
-    baselines may differ; ValueError naming the first mismatch of units or a missing arm."""
-    if set(ref) != set(cand):
-        only = sorted(set(ref) ^ set(cand))[0]
-        raise ValueError(f"the runs differ in (task, seed, position): {only} is in one only")
-    units = collections.defaultdict(list)
-    for key in sorted(ref):
-        for what, row in (("--reference", ref[key]), ("--candidate", cand[key])):
-            if MVS not in row or BASE not in row:
-                raise ValueError(f"{what}: {key} lacks the {MVS} or the {BASE} arm")
-        units[key[0]].append((ref[key][MVS], cand[key][MVS], ref[key][BASE], cand[key][BASE]))
-    return units
+    """--both-arms' units, {task: [(ref mvs, cand mvs, ref baseline, cand baseline)]}: the
+    baselines may differ."""
+    return paired_units(ref, cand, False)
+
+
+def resamples(units, b, seed=0):
+    """B resamples of the units with replacement within each task (the paired bootstrap of
+    both modes: a unit keeps both runs' clicks of one image)."""
+    rng = random.Random(seed)
+    for _ in range(b):
+        yield {t: [rng.choice(u) for _ in u] for t, u in units.items()}
 
 
 def arm_sums(units):
@@ -116,10 +122,9 @@ def report_arms(units, b):
     line = (f"\ndifferences (candidate - reference): MultiverSeg arm {s[1] - s[0]:+d} clicks, "
             f"UNet alone {s[3] - s[2]:+d}, reduction {s[5] - s[4]:+.1f} points")
     if b:
-        rng = random.Random(0)
         dm, db, dr = [], [], []
-        for _ in range(b):
-            r = arm_sums({t: [rng.choice(u) for _ in u] for t, u in units.items()})
+        for sample in resamples(units, b):
+            r = arm_sums(sample)
             dm.append(r[1] - r[0])
             db.append(r[3] - r[2])
             dr.append(r[5] - r[4])
@@ -159,10 +164,9 @@ def interval95(xs):
 
 def bootstrap(units, b, seed=0):
     """95% intervals of the pooled click difference and of the reduction difference, P(pass)."""
-    rng = random.Random(seed)
     d, r, ok = [], [], 0
-    for _ in range(b):
-        s = summary({t: [rng.choice(u) for _ in u] for t, u in units.items()})
+    for sample in resamples(units, b, seed):
+        s = summary(sample)
         d.append(s[1] - s[0])
         r.append(s[3] - s[2])
         ok += passes(s)
