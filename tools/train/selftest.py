@@ -1,6 +1,7 @@
 """Checks of the training tool's simulation helpers that do not need data or time:
     python tools/train/selftest.py      (run by smoke.sh; exits non-zero on a failure)
 """
+import copy
 import os
 import random
 import sys
@@ -14,7 +15,7 @@ from prompts import (FOUR, _center_dist_octagonal, _largest_component_device, ce
                      center_dist, component_labels, correction_center_click, initial_center_click,
                      largest_component)
 from models import MultiverSegNet, ScribblePromptUNet  # noqa: E402
-from train import (FLIPS, TEACHER_FLIPS, crop_tasks, degrade_labels, distill_kl,  # noqa: E402
+from train import (FLIPS, TEACHER_FLIPS, crop_tasks, degrade_labels, distill_kl, mean_teacher_logits,  # noqa: E402
                    ema_update, flip_average_logits, foreign_prior, interactive_step, parse_args,
                    unet_context_labels)
 from blend_unet import blend_state  # noqa: E402
@@ -402,6 +403,56 @@ def check_distill_flip():
     assert_refused(["--distill-flip", "-1"], "a negative --distill-flip")
     assert_refused(["--distill-flip", "1", "--train", "sp"], "--distill-flip without --resume")
     assert_refused(["--distill-flip", "1", "--train", "mvs", "--resume", "s.pt"], "--distill-flip without sp")
+
+
+def check_distill_mean():
+    """--distill-mean: the target is the mean of the two teachers' logits on the rows that ask
+    for it and MultiverSegNet's alone on the others; in interactive_step the mean applies only
+    to centre-click rows once they have a prompt (a teacher equal to the student then adds
+    nothing at a bare first step or on other rows), the teachers draw no random numbers, and
+    with --mvs-label-weight 0 MultiverSegNet's loss is W x the distillation term alone."""
+    torch.manual_seed(21)
+    x = torch.randn(4, 5, 32, 32)
+    ctx = torch.randn(4, 2, 2, 32, 32)
+    m, u = MultiverSegNet([8] * 4).eval(), ScribblePromptUNet([8] * 4).eval()
+    use = torch.tensor([True, False, True, False])
+    t = mean_teacher_logits(m, u, x, ctx, use)
+    with torch.no_grad():
+        tm, tu = m(x, ctx), u(x)
+    assert torch.allclose(t[use], 0.5 * (tm + tu)[use], atol=1e-6), "the mean on the rows that ask"
+    assert torch.allclose(t[~use], tm[~use], atol=1e-6), "MultiverSegNet alone on the others"
+    base = ["--out", "/tmp/x", "--minutes", "1", "--resume", "s.pt", "--train", "mvs", "--steps", "3",
+            "--no-prompt-frac", "1"]
+    other_unet = ScribblePromptUNet([8] * 4).eval()  # built before the draws the runs compare
+    runs = {}
+    for label, extra in (("off", []), ("clicks", ["--center-frac", "1", "--distill-mean", "2"]),
+                         ("other", ["--center-frac", "0", "--distill-mean", "2"]),
+                         ("alone", ["--center-frac", "1", "--distill-mean", "2", "--mvs-label-weight", "0"])):
+        torch.manual_seed(22)
+        img, lab, parts, mvs, sp = two_network_step(3, 2)
+        teachers = None
+        if extra:
+            teachers = (copy.deepcopy(mvs.net).eval(), other_unet)
+        if label == "off":
+            extra = ["--center-frac", "1"]
+        args = parse_args(base + extra)
+        stats = interactive_step(parts, img, lab, args, None, "cpu", mean_teacher=teachers)
+        runs[label] = (mvs.inputs + sp.inputs, stats)
+    assert "distill" not in runs["off"][1]
+    assert runs["clicks"][1]["distill"][0].item() > 1e-4, "the mean of two different nets moves it"
+    assert abs(runs["other"][1]["distill"][0].item()) < 1e-5, \
+        "a teacher equal to the student adds nothing where MultiverSegNet alone is the target"
+    for a, b in zip(runs["off"][0], runs["clicks"][0]):
+        assert torch.equal(a, b), "the teachers change no prompt and draw no random number"
+    s_alone = runs["alone"][1]
+    assert abs(s_alone["mvs"][0].item() - 2 * s_alone["distill"][0].item()) < 1e-5, \
+        "with --mvs-label-weight 0 the loss is W x the distillation term"
+    assert runs["clicks"][1]["mvs"][0].item() > s_alone["mvs"][0].item() + 1e-3, "the label loss is there by default"
+    assert_refused(["--distill-mean", "-1"], "a negative --distill-mean")
+    assert_refused(["--distill-mean", "1", "--train", "mvs"], "--distill-mean without --resume")
+    assert_refused(["--distill-mean", "1", "--train", "sp", "--resume", "s.pt"], "--distill-mean without mvs")
+    assert_refused(["--mvs-label-weight", "0", "--train", "mvs"], "MultiverSegNet without any loss")
+    assert_refused(["--distill-mean", "1", "--distill-flip", "1", "--resume", "s.pt"], "both distillations")
 
 
 def check_ema():
@@ -929,6 +980,7 @@ if __name__ == "__main__":
     check_short_frac()
     check_flip_pairs()
     check_distill_flip()
+    check_distill_mean()
     check_ema()
     check_resume_seed()
     check_no_prompt_frac()
