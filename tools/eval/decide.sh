@@ -57,9 +57,9 @@ MVS=${MVS:-$PWD/target/release/mvs}
 # The shipped model's committed reference runs and the model they were made with. Update all
 # three when a new version ships (weights/eval/heldout_vN/unet_curves.csv, results.csv and
 # weights/eval/vN/results.csv; the new model's SHA-256).
-REF_HELDOUT=weights/eval/heldout_v11
-REF_EVAL12=weights/eval/v11
-REF_SHA256=4edc4024c60c87c2f05dec48f3850779e484b0fa2ddfad05c63b8031ebe21444
+REF_HELDOUT=weights/eval/heldout_v12
+REF_EVAL12=weights/eval/v12
+REF_SHA256=90da0c7ae7db4f6fedf580a4c60eaa291953820dc8cf98633ddce8f73faeb759
 # The default model the Fiji test compiles in. tools/eval/test_decide.sh points these at
 # copies and stand-ins; nothing else should set them.
 shipped=${DECIDE_TEST_SHIPPED:-weights/multiverseg-default.safetensors}

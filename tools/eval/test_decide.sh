@@ -55,8 +55,8 @@ PY
 
 # Edited copies of the committed runs, each checked for the property its test needs, with the
 # rule's own definitions (position 0 left out; reduction = 1 - MultiverSeg / baseline clicks).
-"$PYTHON" - weights/eval/heldout_v11/unet_curves.csv weights/eval/heldout_v11/results.csv \
-  weights/eval/v11/results.csv "$tmp" <<'PY'
+"$PYTHON" - weights/eval/heldout_v12/unet_curves.csv weights/eval/heldout_v12/results.csv \
+  weights/eval/v12/results.csv "$tmp" <<'PY'
 import collections, csv, sys
 curves, heldout, eval12, out = sys.argv[1:]
 
@@ -93,7 +93,9 @@ for name, src in (("heldout", heldout), ("eval12", eval12)):
 
 # 12 tasks, per task better but pooled worse: the MultiverSeg arm at one click per image on the
 # task with the fewest baseline clicks (a large gain in its reduction for few clicks), two more
-# per image (up to 20) on the task where that adds the most clicks.
+# per image (up to 20) on the task with the most baseline clicks among those where that adds
+# more clicks than the first change saved (so a small loss in its reduction; choosing by the
+# clicks added alone picked a task with a small baseline for version 12 and failed).
 ref = list(csv.DictReader(open(eval12)))
 arm = lambda r: int(r["position"]) > 0 and r["method"] == "multiverseg"
 base = collections.Counter()
@@ -104,7 +106,8 @@ for r in ref:
     if arm(r):
         room[r["task"]] += min(20, int(r["interactions"]) + 2) - int(r["interactions"])
 small = min(base, key=base.get)
-large = max((t for t in room if t != small), key=room.get)
+saved = sum(int(r["interactions"]) - 1 for r in ref if arm(r) and r["task"] == small)
+large = max((t for t in room if t != small and room[t] > saved), key=base.get)
 mixed = [dict(r) for r in ref]
 for r in mixed:
     if arm(r) and r["task"] == small:
@@ -143,8 +146,8 @@ S=$tmp/shipped.safetensors
 pass_shipped_only="cmp -s $S $tmp/shipped_copy.safetensors"  # fails while a candidate is in place
 export PYTHON HELDOUT=$tmp/heldout EVALTASKS=$tmp/eval12 MVS=$tmp/mvs STANDIN_LOG=$tmp/argv.log
 export DECIDE_TEST_SHIPPED=$S DECIDE_TEST_FIJI_CMD=true DECIDE_TEST_REPORTS=$tmp/reports
-export SOURCE_CURVES=weights/eval/heldout_v11/unet_curves.csv
-export SOURCE_HELDOUT=weights/eval/heldout_v11/results.csv SOURCE_EVAL12=weights/eval/v11/results.csv
+export SOURCE_CURVES=weights/eval/heldout_v12/unet_curves.csv
+export SOURCE_HELDOUT=weights/eval/heldout_v12/results.csv SOURCE_EVAL12=weights/eval/v12/results.csv
 U=$tmp/unet_changed.safetensors M=$tmp/mvs_changed.safetensors
 
 # refusals
