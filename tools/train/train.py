@@ -189,17 +189,18 @@ def parse_args(argv=None):
                  f"(got {args.unet_batch}): half the UNet's rows mirror the other half")
     if args.distill_flip < 0:
         ap.error(f"--distill-flip {args.distill_flip} must be >= 0")
-    if args.distill_flip > 0 and ("sp" not in [x.strip() for x in args.train.split(",")] or not args.resume):
+    trained = {x.strip() for x in args.train.split(",")}
+    if args.distill_flip > 0 and ("sp" not in trained or not args.resume):
         ap.error(f"--distill-flip {args.distill_flip} needs --resume (the teacher is the resumed UNet) "
                  f"and sp in --train (got --train {args.train})")
     if args.distill_mean < 0 or args.mvs_label_weight < 0:
         ap.error(f"--distill-mean {args.distill_mean} and --mvs-label-weight {args.mvs_label_weight} must be >= 0")
-    if args.distill_mean > 0 and ("mvs" not in [x.strip() for x in args.train.split(",")] or not args.resume):
+    if args.distill_mean > 0 and ("mvs" not in trained or not args.resume):
         ap.error(f"--distill-mean {args.distill_mean} needs --resume (the teachers are the resumed networks) "
                  f"and mvs in --train (got --train {args.train})")
     if args.distill_mean > 0 and args.distill_flip > 0:
         ap.error("--distill-mean and --distill-flip share the `distill` log: train one network per run")
-    if args.mvs_label_weight == 0 and args.distill_mean == 0 and "mvs" in [x.strip() for x in args.train.split(",")]:
+    if args.mvs_label_weight == 0 and args.distill_mean == 0 and "mvs" in trained:
         ap.error("--mvs-label-weight 0 without --distill-mean leaves MultiverSegNet no loss")
     if not 0.0 <= args.foreign_prior_frac <= 1.0:
         ap.error(f"--foreign-prior-frac {args.foreign_prior_frac} must be in [0, 1]")
@@ -300,12 +301,12 @@ def distill_kl(logits, teacher_logits, lab):
 def mean_teacher_logits(mvs_teacher, unet_teacher, x, ctx, use_mean):
     """The --distill-mean target for MultiverSegNet rows x [N,5,H,W] with context ctx: the
     frozen MultiverSegNet's logits, replaced by their mean with the frozen UNet's on the rows
-    where use_mean [N] is true (the library's AfterPrompt::Mean, session.rs). float32 [N,1,H,W]."""
+    where use_mean [N] is true (the library's AfterPrompt::Mean, session.rs). float32 [N,1,H,W].
+    The UNet runs on every row (small beside MultiverSegNet) rather than after a check of
+    use_mean, which would synchronise with the device at every step."""
     t = mvs_teacher(x, ctx).float()
-    if bool(use_mean.any()):
-        u = unet_teacher(x).float()
-        t = torch.where(use_mean[:, None, None, None], 0.5 * (t + u), t)
-    return t
+    u = unet_teacher(x).float()
+    return torch.where(use_mean[:, None, None, None], 0.5 * (t + u), t)
 
 
 def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None, teacher=None,
@@ -414,8 +415,8 @@ def interactive_step(parts, img, lab, args, amp_dtype, device_type, pairs=None, 
                                 enabled=amp_dtype is not None):
                 logits = model(x[sl], ctx) if ctx is not None else model(x[sl])
             loss = soft_dice_focal(logits, lab[sl], args.focal_weight, args.focal_gamma)
-            if ctx is not None and args.mvs_label_weight != 1.0:
-                loss = args.mvs_label_weight * loss
+            if ctx is not None:
+                loss = args.mvs_label_weight * loss  # x 1.0 by default: exact, the recipe unchanged
             if mean_teacher is not None and ctx is not None:
                 # the mean where the library would take it: centre clicks (the protocol the
                 # 17.5% was measured with; MeanForClicks), once the image has a prompt
@@ -904,8 +905,9 @@ def main(argv=None):
                 parts.append(f"{k} loss {v[0]:.4f} dice1 {v[1]:.3f} dice{args.steps} {v[2]:.3f}")
                 cw.writerow([it, f"{wall:.1f}", k, f"{v[0]:.5f}", f"{v[1]:.4f}", f"{v[2]:.4f}", acc_n])
                 acc[k].zero_()
-            # the UNet's extra loss terms: their mean per step with a loss (rows "flip" and
-            # "distill" in loss.csv)
+            # the extra loss terms (flip: the UNet's; distill: the UNet's with --distill-flip,
+            # MultiverSegNet's with --distill-mean): their mean per step with a loss (rows "flip"
+            # and "distill" in loss.csv)
             for k, on in (("flip", args.flip_pairs > 0 and "sp" in nets), ("distill", teacher is not None or mean_teacher is not None)):
                 if on:
                     v = acc[k][0].item() / (acc_n * args.steps)
